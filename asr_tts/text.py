@@ -1,0 +1,46 @@
+"""Text helpers for speech: sentence splitting for streaming TTS and spoken-form normalisation."""
+
+from __future__ import annotations
+
+import re
+
+import cn2an
+
+# Sentence ends in Chinese and English (a period followed by space/end, not inside 3.5 or 6.30).
+_SENTENCE_END = re.compile(r"([。！？；!?;]|\.(?=\s|$))")
+_TIME = re.compile(r"(?<!\d)([01]?\d|2[0-3])[:：]([0-5]\d)(?!\d)")
+_MARKDOWN = re.compile(r"[*_#`>\[\]]+")
+_PHONE = re.compile(r"\d[\d-]{4,}\d")
+_ZH_DIGITS = dict(zip("0123456789", "零一二三四五六七八九", strict=True))
+
+
+def split_sentences(text: str) -> tuple[list[str], str]:
+    """Complete sentences in ``text`` and the unfinished remainder (for streaming)."""
+    sentences: list[str] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        end = m.end()
+        piece = text[start:end].strip()
+        if piece:
+            sentences.append(piece)
+        start = end
+    return sentences, text[start:]
+
+
+def _zh_time(m: re.Match[str]) -> str:
+    hour, minute = int(m.group(1)), int(m.group(2))
+    if minute == 0:
+        return f"{hour}点"
+    if minute == 30:
+        return f"{hour}点半"
+    return f"{hour}点{minute}分"
+
+
+def normalise_for_speech(text: str, language: str) -> str:
+    """Strip markdown and say times and numbers the way people say them in ``language``."""
+    text = _MARKDOWN.sub("", text).strip()
+    if language == "zh":
+        text = _PHONE.sub(lambda m: "".join(_ZH_DIGITS.get(c, "，") for c in m.group(0)), text)
+        text = _TIME.sub(_zh_time, text)
+        text = str(cn2an.transform(text, "an2cn"))
+    return text

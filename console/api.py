@@ -1,0 +1,107 @@
+"""HTTP and WebSocket endpoints. Open: health and the caller-facing call endpoints (call token,
+rate-limited). Everything else added later requires an authenticated user with a role."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from importlib.resources import files
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
+from starlette.websockets import WebSocketState
+
+from console.security import CallTokenError, CallTokens, RateLimit
+from voicebot.services import VoiceServices
+from voicebot.session import CallSession
+from voicebot.transports.browser import BrowserTransport
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+# WebSocket close codes (4000-4999 are for applications).
+WS_BAD_TOKEN = 4401
+WS_BUSY = 4429
+
+
+class Health(BaseModel):
+    status: str
+    calls_active: int
+    llm: str
+
+
+class CallTokenOut(BaseModel):
+    token: str
+    call_id: str
+    expires_in: int
+    websocket: str
+
+
+def _state(request: Request) -> Any:
+    return request.app.state
+
+
+StateDep = Annotated[Any, Depends(_state)]
+
+
+@router.get("/health", response_model=Health, tags=["ops"])
+async def health(state: StateDep) -> Health:
+    return Health(status="ok", calls_active=len(state.active_calls), llm=state.llm_description)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def softphone_page() -> HTMLResponse:
+    return HTMLResponse((files("console") / "static" / "softphone.html").read_text(encoding="utf-8"))
+
+
+@router.post("/api/calls/token", response_model=CallTokenOut, tags=["calls"])
+async def call_token(request: Request, state: StateDep) -> CallTokenOut | JSONResponse:
+    limiter: RateLimit = state.call_token_limit
+    client = request.client.host if request.client else "unknown"
+    if not limiter.allow(client):
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "rate_limited",
+                    "message": f"too many call requests (limit {limiter.rate}); try again shortly",
+                }
+            },
+            status_code=429,
+        )
+    tokens: CallTokens = state.call_tokens
+    token, call_id, ttl = tokens.issue()
+    return CallTokenOut(token=token, call_id=call_id, expires_in=ttl, websocket=f"/ws/call?token={token}")
+
+
+@router.websocket("/ws/call")
+async def call_socket(ws: WebSocket) -> None:
+    state = ws.app.state
+    token = ws.query_params.get("token", "")
+    try:
+        call_id = state.call_tokens.check(token)
+    except CallTokenError as exc:
+        await ws.close(code=WS_BAD_TOKEN, reason=str(exc))
+        return
+    if call_id in state.active_calls or call_id in state.used_call_ids:
+        await ws.close(code=WS_BAD_TOKEN, reason="this call token was already used; request a new one")
+        return
+    services: VoiceServices | None = state.voice_services
+    if services is None:
+        raise HTTPException(503, "voice services are not ready")
+    await ws.accept()
+    state.used_call_ids.add(call_id)
+    session = CallSession(services, BrowserTransport(ws), call_id=call_id)
+    state.active_calls[call_id] = session
+    try:
+        reason = await session.run()
+        log.info("call ended", extra={"call_id": call_id, "reason": reason})
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("call failed", extra={"call_id": call_id})
+    finally:
+        state.active_calls.pop(call_id, None)
+        if ws.application_state == WebSocketState.CONNECTED:
+            await ws.close()

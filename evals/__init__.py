@@ -1,0 +1,1 @@
+"""Eval suites for QA teams: ASR WER/CER scoring now; RAG, conversation, handoff suites later."""

@@ -1,0 +1,1 @@
+"""Knowledge ingestion: loaders, language-aware chunking and syncing the store and the vector index."""

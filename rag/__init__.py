@@ -1,0 +1,1 @@
+"""Retrieval-augmented answering: embeddings, the vector store, retrieval and grounded LLM answers."""

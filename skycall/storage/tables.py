@@ -1,0 +1,9 @@
+"""Imports every package's tables so that ``metadata`` is complete (for Alembic and tests)."""
+
+from knowledge_ingest.tables import KbDocument
+from skycall.storage.base import Base
+from voicebot.tables import CallRecord, TurnRecord
+
+metadata = Base.metadata
+
+__all__ = ["CallRecord", "KbDocument", "TurnRecord", "metadata"]
