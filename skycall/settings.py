@@ -127,7 +127,7 @@ class Settings(BaseSettings):
         description="Folder of knowledge documents (`en/*.md`, `zh/*.md`, `faq.json`) ingested at start. "
         "Default: the bundled Yunhai International Airport sample.",
     )
-    retrieval_top_k: int = Field(4, ge=1, le=20, description="Passages given to the LLM for one answer.")
+    retrieval_top_k: int = Field(3, ge=1, le=20, description="Passages given to the LLM for one answer.")
 
     # --- calls ----------------------------------------------------------------------------------
     call_token_ttl_s: int = Field(
