@@ -8,7 +8,7 @@ import logging
 from importlib.resources import files
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket
+from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from starlette.websockets import WebSocketState
@@ -23,7 +23,7 @@ router = APIRouter()
 
 # WebSocket close codes (4000-4999 are for applications).
 WS_BAD_TOKEN = 4401
-WS_BUSY = 4429
+WS_TRY_AGAIN = 1013
 
 
 class Health(BaseModel):
@@ -89,7 +89,8 @@ async def call_socket(ws: WebSocket) -> None:
         return
     services: VoiceServices | None = state.voice_services
     if services is None:
-        raise HTTPException(503, "voice services are not ready")
+        await ws.close(code=WS_TRY_AGAIN, reason="the voice service is still starting; try again in a moment")
+        return
     await ws.accept()
     state.used_call_ids.add(call_id)
     session = CallSession(services, BrowserTransport(ws), call_id=call_id)
