@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from importlib.resources import files
 from typing import Annotated, Any
 
@@ -84,7 +85,11 @@ async def call_socket(ws: WebSocket) -> None:
     except CallTokenError as exc:
         await ws.close(code=WS_BAD_TOKEN, reason=str(exc))
         return
-    if call_id in state.active_calls or call_id in state.used_call_ids:
+    used: dict[str, float] = state.used_call_ids
+    now = time.time()
+    for old in [c for c, exp in used.items() if exp < now]:
+        del used[old]  # expired tokens are refused anyway
+    if call_id in state.active_calls or call_id in used:
         await ws.close(code=WS_BAD_TOKEN, reason="this call token was already used; request a new one")
         return
     services: VoiceServices | None = state.voice_services
@@ -92,7 +97,7 @@ async def call_socket(ws: WebSocket) -> None:
         await ws.close(code=WS_TRY_AGAIN, reason="the voice service is still starting; try again in a moment")
         return
     await ws.accept()
-    state.used_call_ids.add(call_id)
+    used[call_id] = now + state.settings.call_token_ttl_s
     session = CallSession(services, BrowserTransport(ws), call_id=call_id)
     state.active_calls[call_id] = session
     try:

@@ -44,7 +44,7 @@ def create_app(settings: Settings, *, models_verified: bool = False) -> FastAPI:
     app.state.call_tokens = CallTokens(settings.signing_key(), settings.call_token_ttl_s)
     app.state.call_token_limit = RateLimit(settings.call_token_rate)
     app.state.active_calls = {}
-    app.state.used_call_ids = set()
+    app.state.used_call_ids = {}
     app.state.voice_services = None
     app.state.llm_description = "starting"
     app.include_router(router)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -14,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from skycall.logsetup import setup_logging
 from skycall.provisioning.catalog import BundledFile, BundledModel
 from skycall.settings import Settings
 
@@ -35,14 +34,6 @@ def _settings() -> Settings:
             where = ".".join(str(p) for p in err["loc"]) or "settings"
             console.print(f"  {where}: {err['msg']}")
         raise typer.Exit(2) from None
-
-
-def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 @contextmanager
@@ -166,7 +157,7 @@ def serve(
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     if overrides:
         settings = settings.model_copy(update=overrides)
-    _setup_logging(settings)
+    setup_logging(settings.log_level)
     if settings.verify_models:
         models = models_to_verify(settings, need_llm=settings.llm_base_url is None)
         try:
@@ -182,6 +173,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep our handlers (and their token redaction)
         ws_max_size=1 << 20,
     )
 

@@ -66,3 +66,24 @@ def test_websocket_before_the_voice_runtime_is_ready_says_try_again(client: Test
     with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect(f"/ws/call?token={token}") as ws:
         ws.receive_text()
     assert info.value.code == 1013 and "try again" in info.value.reason
+
+
+def test_call_tokens_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from skycall.logsetup import RedactTokens
+
+    logger = logging.getLogger("uvicorn.error")
+    logger.addFilter(RedactTokens())
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"):
+        logger.info('%s - "WebSocket %s" %s', "127.0.0.1:5", "/ws/call?token=eyJhbGciOi.secret.sig", "[accepted]")
+    assert "secret" not in caplog.text and "token=[redacted]" in caplog.text
+
+
+def test_a_call_token_works_only_once(client: TestClient) -> None:
+    token = client.post("/api/calls/token").json()["token"]
+    call_id = client.app.state.call_tokens.check(token)  # type: ignore[attr-defined]
+    client.app.state.used_call_ids[call_id] = 4_000_000_000.0  # type: ignore[attr-defined]
+    with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect(f"/ws/call?token={token}") as ws:
+        ws.receive_text()
+    assert info.value.code == 4401 and "already used" in info.value.reason

@@ -32,7 +32,11 @@ async def _ask(server: LlamaServer) -> str:
 async def test_server_answers_is_restarted_after_a_crash_and_stops(model_dir: Path, tmp_path: Path) -> None:
     server = LlamaServer(
         gguf=model_dir / "llm" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        port=free_port(), threads=2, n_ctx=1024, log_path=tmp_path / "llm.log", startup_timeout_s=120,
+        port=free_port(),
+        threads=2,
+        n_ctx=1024,
+        log_path=tmp_path / "llm.log",
+        startup_timeout_s=120,
     )
     await server.start()
     try:
@@ -48,8 +52,9 @@ async def test_server_answers_is_restarted_after_a_crash_and_stops(model_dir: Pa
         assert "ready" in (await _ask(server)).lower()
     finally:
         await server.stop()
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{server.base_url}/models", timeout=2)
+    async with httpx.AsyncClient(timeout=2) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"{server.base_url}/models")
 
 
 async def test_a_taken_port_is_reported_clearly(model_dir: Path, tmp_path: Path) -> None:
@@ -60,7 +65,10 @@ async def test_a_taken_port_is_reported_clearly(model_dir: Path, tmp_path: Path)
         s.listen()
         server = LlamaServer(
             gguf=model_dir / "llm" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-            port=s.getsockname()[1], threads=1, n_ctx=512, log_path=tmp_path / "llm.log",
+            port=s.getsockname()[1],
+            threads=1,
+            n_ctx=512,
+            log_path=tmp_path / "llm.log",
         )
         with pytest.raises(LLMServerError, match="is taken; set SKYCALL_LLM_PORT"):
             await server.start()
