@@ -61,18 +61,18 @@ class WhisperRecognizer:
     def transcribe(self, audio_16k: Float32Array, language: str | None = None) -> Transcript:
         audio = np.asarray(audio_16k, dtype=np.float32)
         with self._lock:
-            lang, lang_p = language, 1.0
-            if lang is None:
-                detected, p, probs = self._model.detect_language(audio)
-                lang, lang_p = _pick_language(probs, detected)
-                del p
-            segments, _info = self._model.transcribe(
-                audio,
-                language=lang,
-                beam_size=1,
-                condition_on_previous_text=False,
-                vad_filter=False,
+            # One encoder pass serves both language detection and decoding; a second pass is needed
+            # only when Whisper's own pick is a language we do not serve (e.g. Cantonese or Japanese).
+            segments, info = self._model.transcribe(
+                audio, language=language, beam_size=1, condition_on_previous_text=False, vad_filter=False
             )
+            lang, lang_p = language or info.language, 1.0
+            if language is None:
+                lang, lang_p = _pick_language(info.all_language_probs, info.language)
+                if lang != info.language:
+                    segments, info = self._model.transcribe(
+                        audio, language=lang, beam_size=1, condition_on_previous_text=False, vad_filter=False
+                    )
             segs = list(segments)
         text = "".join(s.text for s in segs).strip() if lang == "zh" else " ".join(s.text.strip() for s in segs)
         if lang == "zh":

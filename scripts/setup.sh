@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(chromium espeak-ng sox libsndfile1 postgresql-client)
+APT_PACKAGES=(chromium fonts-wqy-microhei espeak-ng sox libsndfile1 postgresql-client)
 WHEELS="${SKYCALL_WHEEL_CACHE:-$HOME/.cache/skycall/wheels}"
 LLAMA_VERSION="0.3.36"
 

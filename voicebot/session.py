@@ -142,6 +142,7 @@ class CallSession:
             await self._t.send_event({"type": "bot", "text": self._s.prompts.greeting_text, "final": True})
         finally:
             self._back_to_listening()
+        await self._t.send_event({"type": "state", "state": CallState.LISTENING.value})
 
     def _back_to_listening(self) -> None:
         if self.state is not CallState.ENDED:
@@ -154,12 +155,15 @@ class CallSession:
             audio = await asyncio.to_thread(voice.synthesize, sentence)
             trace.mark("first_tts_audio")
             pcm = float_to_pcm16(resample(audio, voice.sample_rate, self._t.sample_rate))
-            self.state = CallState.SPEAKING
+            if self.state is not CallState.SPEAKING:
+                self.state = CallState.SPEAKING
+                await self._t.send_event({"type": "state", "state": CallState.SPEAKING.value})
             await self._play(pcm, trace)
 
     # --- one turn -------------------------------------------------------------------------
     async def _answer_turn(self, turn: TurnEnd) -> None:
         trace = LatencyTrace(self._speech_end_wall)
+        await self._t.send_event({"type": "state", "state": CallState.THINKING.value})
         try:
             await self._answer(turn, trace)
         except asyncio.CancelledError:
@@ -173,6 +177,8 @@ class CallSession:
                 await self._play(float_to_pcm16(resample(audio, voice.sample_rate, self._t.sample_rate)))
         finally:
             self._back_to_listening()
+            if self.state is CallState.LISTENING:
+                await self._t.send_event({"type": "state", "state": CallState.LISTENING.value})
 
     async def _answer(self, turn: TurnEnd, trace: LatencyTrace) -> None:
         audio = pcm16_to_float(turn.pcm)

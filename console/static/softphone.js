@@ -35,6 +35,14 @@ function onEvent(ev) {
         $("latency").textContent = `上一轮应答延迟 · last answer started ${(ev.latency_ms.first_frame_sent / 1000).toFixed(1)} s after you stopped speaking`;
       }
     }
+  } else if (ev.type === "state") {
+    const labels = {
+      listening: "🎧 正在听 · Listening",
+      thinking: "💭 正在查询… · Looking that up…",
+      speaking: "🔊 正在回答 · Answering",
+    };
+    $("botstate").textContent = labels[ev.state] || "";
+    $("botstate").dataset.state = ev.state;
   } else if (ev.type === "error") {
     showError(ev.message);
   }
@@ -106,6 +114,7 @@ function teardown(text, state = "idle") {
   $("call").disabled = false;
   $("hangup").disabled = true;
   setStatus(text, state);
+  $("botstate").textContent = "";
 }
 
 function hangup() {

@@ -89,6 +89,7 @@ def _call(server: Server, wav: Path, user_data: Path) -> tuple[str, list[str], l
             page.wait_for_function(
                 "document.querySelectorAll('#transcript li.bot[data-final=true]').length >= 2", timeout=240_000
             )
+            page.wait_for_selector("#botstate[data-state=listening]", timeout=30_000)
             call_id = page.evaluate("document.body.dataset.callId")
             callers = page.locator("#transcript li.caller span").all_inner_texts()
             bots = page.locator("#transcript li.bot span").all_inner_texts()
