@@ -15,15 +15,20 @@ _SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ",
 
 @dataclass(frozen=True)
 class Chunk:
-    text: str  # what is embedded and shown to the LLM (section heading included)
+    text: str  # what is embedded (section heading included; for an FAQ also its similar questions)
     section: str
     index: int
+    context: str = ""  # what the LLM is shown, when shorter than ``text``
+
+    @property
+    def for_llm(self) -> str:
+        return self.context or self.text
 
 
-def chunk_document(doc: SourceDocument, *, max_chars_en: int = 700, max_chars_zh: int = 300) -> list[Chunk]:
+def chunk_document(doc: SourceDocument, *, max_chars_en: int = 500, max_chars_zh: int = 220) -> list[Chunk]:
     if doc.kind == "faq":
         lines = [doc.title, *doc.similar_questions, doc.body]
-        return [Chunk(text="\n".join(lines), section=doc.title, index=0)]
+        return [Chunk(text="\n".join(lines), section=doc.title, index=0, context=f"{doc.title}\n{doc.body}")]
     size = max_chars_zh if doc.lang == "zh" else max_chars_en
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=size, chunk_overlap=size // 10, separators=_SEPARATORS, keep_separator="end"

@@ -71,7 +71,7 @@ def ingest_folder(
                             "title": doc.title,
                             "category": doc.category,
                             "section": c.section,
-                            "text": c.text,
+                            "text": c.for_llm,
                         }
                         for c in chunks
                     ],

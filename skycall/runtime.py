@@ -67,6 +67,19 @@ class _Stage:
             log.info("start-up: %s done in %.1f s", self.name, time.monotonic() - self.t0)
 
 
+def _log_progress(what: str) -> Callable[[int, int], None]:
+    """A progress callback that logs every tenth of the way (long work shows progress)."""
+    last = [-1]
+
+    def report(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth != last[0]:
+            last[0] = tenth
+            log.info("%s: %d/%d (%d%%)", what, done, total, done * 100 // max(total, 1))
+
+    return report
+
+
 async def build_runtime(settings: Settings, *, models_verified: bool = False) -> Runtime:
     paths = resolve_paths(settings)
     need_llm = settings.llm_base_url is None
@@ -103,7 +116,12 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
             )
             closers.append(store.close)
             report = await asyncio.to_thread(
-                ingest_folder, settings.resolved_kb_dir(), sessions=sessions, embedder=embedder, store=store
+                ingest_folder,
+                settings.resolved_kb_dir(),
+                sessions=sessions,
+                embedder=embedder,
+                store=store,
+                on_progress=_log_progress("knowledge base"),
             )
             log.info(
                 "knowledge base: %d added, %d updated, %d unchanged, %d removed (%d chunks indexed)",

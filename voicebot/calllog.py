@@ -25,27 +25,18 @@ class CallLogWriter:
                         id=event.call_id, channel=event.channel, started_at=event.at, recording_dir=event.recording_dir
                     )
                 )
-            elif isinstance(event, CallerUtterance):
+            elif isinstance(event, CallerUtterance | BotUtterance):
+                bot = isinstance(event, BotUtterance)
                 db.add(
                     TurnRecord(
                         call_id=event.call_id,
                         seq=event.seq,
-                        role="caller",
+                        role="bot" if bot else "caller",
                         language=event.language,
                         text=event.text,
-                        confidence=event.confidence,
-                    )
-                )
-            elif isinstance(event, BotUtterance):
-                db.add(
-                    TurnRecord(
-                        call_id=event.call_id,
-                        seq=event.seq,
-                        role="bot",
-                        language=event.language,
-                        text=event.text,
-                        citations=event.citations,
-                        latency_ms=event.latency_ms,
+                        confidence=None if isinstance(event, BotUtterance) else event.confidence,
+                        citations=event.citations if isinstance(event, BotUtterance) else [],
+                        latency_ms=event.latency_ms if isinstance(event, BotUtterance) else {},
                     )
                 )
             elif isinstance(event, CallEnded):

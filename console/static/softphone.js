@@ -37,9 +37,9 @@ function onEvent(ev) {
     }
   } else if (ev.type === "state") {
     const labels = {
-      listening: "🎧 正在听 · Listening",
-      thinking: "💭 正在查询… · Looking that up…",
-      speaking: "🔊 正在回答 · Answering",
+      listening: "正在听 · Listening",
+      thinking: "正在查询… · Looking that up…",
+      speaking: "正在回答 · Answering",
     };
     $("botstate").textContent = labels[ev.state] || "";
     $("botstate").dataset.state = ev.state;
