@@ -1,7 +1,9 @@
 """Sync the knowledge folder into the relational store and the vector index.
 
 Idempotent: a document whose content hash is unchanged is skipped; a changed one is re-chunked
-and re-embedded (old points deleted first); one gone from the folder is removed from both.
+and re-embedded (old points deleted first); one gone from the folder is removed from both. When the
+index does not hold what the store says it should (a new or wiped index, a changed index schema),
+every document is re-indexed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from knowledge_ingest.chunking import chunk_document
 from knowledge_ingest.loaders import SourceDocument, load_folder
 from knowledge_ingest.tables import KbDocument
 from rag.embeddings import Embedder
+from rag.keywords import passage_weights
 from rag.vectorstore import VectorStore
 
 _NS = uuid.UUID("6f1c2a52-6c61-4f73-9a0b-5b7c2e1d9e10")
@@ -48,13 +51,14 @@ def ingest_folder(
     report = IngestReport()
     with sessions() as db:
         existing = {(r.doc_key, r.lang, r.kind): r for r in db.scalars(select(KbDocument))}
+        index_in_sync = store.count() == sum(r.chunk_count for r in existing.values())
         seen: set[tuple[str, str, str]] = set()
         for n, doc in enumerate(docs, 1):
             key = (doc.doc_key, doc.lang, doc.kind)
             seen.add(key)
             row = existing.get(key)
             sha = doc.sha256
-            if row is not None and row.content_sha256 == sha:
+            if row is not None and row.content_sha256 == sha and index_in_sync:
                 report.unchanged += 1
             else:
                 chunks = chunk_document(doc)
@@ -63,6 +67,7 @@ def ingest_folder(
                 store.upsert(
                     [_point_id(doc, c.index) for c in chunks],
                     vectors,
+                    [passage_weights(c.text, doc.lang) for c in chunks],
                     [
                         {
                             "doc_key": doc.doc_key,

@@ -1,11 +1,18 @@
-"""Dense retrieval over the knowledge index, filtered to the caller's language."""
+"""Hybrid retrieval: dense (embeddings) and keyword (BM25) rankings fused by reciprocal rank.
+
+Both rankings are filtered to the caller's language. Each passage keeps its dense score, keyword
+score and fused score, so a retrieval test can show why a passage ranked where it did.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from rag.embeddings import Embedder
-from rag.vectorstore import VectorStore
+from rag.keywords import query_weights
+from rag.vectorstore import Hit, VectorStore
+
+RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
 
 
 @dataclass(frozen=True)
@@ -15,25 +22,55 @@ class Passage:
     title: str
     kind: str
     lang: str
-    score: float
+    score: float  # fused (reciprocal rank) score
+    dense_score: float | None = None
+    keyword_score: float | None = None
+    dense_rank: int | None = None
+    keyword_rank: int | None = None
+
+
+def rrf(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
+    """Reciprocal rank fusion: sum over rankings of 1 / (k + rank), rank counted from 1."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, 1):
+            fused[key] = fused.get(key, 0.0) + 1.0 / (k + rank)
+    return fused
 
 
 class Retriever:
-    def __init__(self, embedder: Embedder, store: VectorStore) -> None:
+    def __init__(self, embedder: Embedder, store: VectorStore, *, candidates: int = 20) -> None:
         self._embedder = embedder
         self._store = store
+        self._candidates = candidates
 
     def retrieve(self, question: str, *, language: str | None, k: int) -> list[Passage]:
-        vec = self._embedder.embed_query(question)
-        hits = self._store.search(vec, limit=k, language=language)
-        return [
-            Passage(
-                text=str(h.payload.get("text", "")),
-                doc_key=str(h.payload.get("doc_key", "")),
-                title=str(h.payload.get("title", "")),
-                kind=str(h.payload.get("kind", "")),
-                lang=str(h.payload.get("lang", "")),
-                score=h.score,
+        dense = self._store.search_dense(
+            self._embedder.embed_query(question), limit=max(k, self._candidates), language=language
+        )
+        keyword = self._store.search_keywords(
+            query_weights(question, language or "en"), limit=max(k, self._candidates), language=language
+        )
+        fused = rrf([[h.id for h in dense], [h.id for h in keyword]])
+        hits: dict[str, Hit] = {h.id: h for h in [*keyword, *dense]}
+        d_rank = {h.id: (i, h.score) for i, h in enumerate(dense, 1)}
+        k_rank = {h.id: (i, h.score) for i, h in enumerate(keyword, 1)}
+        order = sorted(fused, key=lambda pid: fused[pid], reverse=True)[:k]
+        out = []
+        for pid in order:
+            p = hits[pid].payload
+            out.append(
+                Passage(
+                    text=str(p.get("text", "")),
+                    doc_key=str(p.get("doc_key", "")),
+                    title=str(p.get("title", "")),
+                    kind=str(p.get("kind", "")),
+                    lang=str(p.get("lang", "")),
+                    score=fused[pid],
+                    dense_score=d_rank[pid][1] if pid in d_rank else None,
+                    keyword_score=k_rank[pid][1] if pid in k_rank else None,
+                    dense_rank=d_rank[pid][0] if pid in d_rank else None,
+                    keyword_rank=k_rank[pid][0] if pid in k_rank else None,
+                )
             )
-            for h in hits
-        ]
+        return out

@@ -1,4 +1,8 @@
-"""The vector index (Qdrant: embedded on disk by default, a server by URL). Only module importing qdrant_client."""
+"""The search index (Qdrant: embedded on disk by default, a server by URL). Only module importing qdrant_client.
+
+Each chunk is one point with two vectors: ``dense`` (embedding, cosine) and ``keywords`` (sparse BM25
+term weights; Qdrant applies the IDF).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,18 @@ import numpy as np
 import numpy.typing as npt
 from qdrant_client import QdrantClient, models
 
-COLLECTION = "kb_chunks"
+from rag.keywords import SparseWeights
+
+COLLECTION = "kb_chunks_v2"  # v2: named dense + sparse keyword vectors
+DENSE = "dense"
+KEYWORDS = "keywords"
 
 
 @dataclass(frozen=True)
 class Hit:
     score: float
     payload: dict[str, Any]
+    id: str = ""
 
 
 class VectorStore:
@@ -31,20 +40,32 @@ class VectorStore:
         self.dim = dim
         if not self._client.collection_exists(COLLECTION):
             self._client.create_collection(
-                COLLECTION, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                COLLECTION,
+                vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+                sparse_vectors_config={KEYWORDS: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             )
 
     def close(self) -> None:
         self._client.close()
 
-    def upsert(self, ids: list[str], vectors: npt.NDArray[np.float32], payloads: list[dict[str, Any]]) -> None:
+    def upsert(
+        self,
+        ids: list[str],
+        vectors: npt.NDArray[np.float32],
+        keywords: list[SparseWeights],
+        payloads: list[dict[str, Any]],
+    ) -> None:
         if not ids:
             return
         self._client.upsert(
             COLLECTION,
             points=[
-                models.PointStruct(id=i, vector=v.tolist(), payload=p)
-                for i, v, p in zip(ids, vectors, payloads, strict=True)
+                models.PointStruct(
+                    id=i,
+                    vector={DENSE: v.tolist(), KEYWORDS: models.SparseVector(indices=k.indices, values=k.values)},
+                    payload=p,
+                )
+                for i, v, k, p in zip(ids, vectors, keywords, payloads, strict=True)
             ],
             wait=True,
         )
@@ -67,11 +88,32 @@ class VectorStore:
     def count(self) -> int:
         return int(self._client.count(COLLECTION, exact=True).count)
 
-    def search(self, vector: npt.NDArray[np.float32], *, limit: int, language: str | None = None) -> list[Hit]:
-        flt = None
-        if language:
-            flt = models.Filter(must=[models.FieldCondition(key="lang", match=models.MatchValue(value=language))])
+    @staticmethod
+    def _language_filter(language: str | None) -> models.Filter | None:
+        if not language:
+            return None
+        return models.Filter(must=[models.FieldCondition(key="lang", match=models.MatchValue(value=language))])
+
+    def search_dense(self, vector: npt.NDArray[np.float32], *, limit: int, language: str | None = None) -> list[Hit]:
         res = self._client.query_points(
-            COLLECTION, query=vector.tolist(), limit=limit, query_filter=flt, with_payload=True
+            COLLECTION,
+            query=vector.tolist(),
+            using=DENSE,
+            limit=limit,
+            query_filter=self._language_filter(language),
+            with_payload=True,
         )
-        return [Hit(score=float(p.score), payload=dict(p.payload or {})) for p in res.points]
+        return [Hit(score=float(p.score), payload=dict(p.payload or {}), id=str(p.id)) for p in res.points]
+
+    def search_keywords(self, weights: SparseWeights, *, limit: int, language: str | None = None) -> list[Hit]:
+        if not weights.indices:
+            return []
+        res = self._client.query_points(
+            COLLECTION,
+            query=models.SparseVector(indices=weights.indices, values=weights.values),
+            using=KEYWORDS,
+            limit=limit,
+            query_filter=self._language_filter(language),
+            with_payload=True,
+        )
+        return [Hit(score=float(p.score), payload=dict(p.payload or {}), id=str(p.id)) for p in res.points]
