@@ -47,7 +47,20 @@ def ingest_folder(
     store: VectorStore,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
-    docs = load_folder(kb_dir)
+    return ingest_documents(
+        load_folder(kb_dir), sessions=sessions, embedder=embedder, store=store, on_progress=on_progress
+    )
+
+
+def ingest_documents(
+    docs: list[SourceDocument],
+    *,
+    sessions: sessionmaker[Session],
+    embedder: Embedder,
+    store: VectorStore,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> IngestReport:
+    """Make the store and the index hold exactly ``docs`` (documents not in the list are removed)."""
     report = IngestReport()
     with sessions() as db:
         existing = {(r.doc_key, r.lang, r.kind): r for r in db.scalars(select(KbDocument))}
