@@ -76,7 +76,8 @@ def ingest_documents(
             else:
                 chunks = chunk_document(doc)
                 vectors = embedder.embed_passages([c.text for c in chunks])
-                store.delete_document(doc.doc_key, doc.lang, doc.kind)
+                if row is not None or not index_in_sync:  # a new document has no points to remove
+                    store.delete_document(doc.doc_key, doc.lang, doc.kind)
                 store.upsert(
                     [_point_id(doc, c.index) for c in chunks],
                     vectors,

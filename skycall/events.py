@@ -55,7 +55,32 @@ class CallEnded(_Event):
     language: str | None = None
 
 
-Event = Annotated[CallStarted | CallerUtterance | BotUtterance | CallEnded, Field(discriminator="type")]
+class CallAssigned(_Event):
+    """The ACD reserved an agent for a waiting call; it now rings at that agent."""
+
+    type: Literal["call.assigned"] = "call.assigned"
+    agent_id: str
+    queue_id: str
+    waited_s: float
+
+
+class AgentStateChanged(BaseModel):
+    """One audited transition of an agent's state machine (routing/agent_state.py)."""
+
+    type: Literal["agent.state_changed"] = "agent.state_changed"
+    agent_id: str
+    trigger: str
+    from_state: str
+    to_state: str
+    reason: str | None = None
+    call_id: str | None = None
+    at: datetime = Field(default_factory=_now)
+
+
+Event = Annotated[
+    CallStarted | CallerUtterance | BotUtterance | CallEnded | CallAssigned | AgentStateChanged,
+    Field(discriminator="type"),
+]
 Handler = Callable[[Event], Awaitable[None]]
 
 

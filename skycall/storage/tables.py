@@ -1,5 +1,6 @@
 """Imports every package's tables so that ``metadata`` is complete (for Alembic and tests)."""
 
+import routing.tables  # noqa: F401  (registers the ACD tables on the metadata)
 from knowledge_ingest.tables import KbDocument
 from skycall.storage.base import Base
 from voicebot.tables import CallRecord, TurnRecord

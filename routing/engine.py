@@ -1,0 +1,395 @@
+"""The ACD engine: durable queues and agents, atomic reservation, ring-no-answer and timers.
+
+Every public method is one transaction against the relational store (see ``routing/store.py``
+for how that transaction is isolated on SQLite and PostgreSQL). Nothing lives only in memory, so a
+new engine over the same database — after a restart, or in a second worker process — sees the same
+queues, agents and calls. Agent transitions go through the state machine (``routing/agent_state``),
+are written to the audit table in the same transaction, and are published after the commit.
+Time comes from the injected ``clock``: the host calls :meth:`RoutingEngine.tick` periodically to
+expire wrap-ups and ringing offers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from routing.agent_state import AgentState, AgentTransition, AgentTrigger, NotReadyReason, apply
+from routing.models import AgentProfile, AgentView, Assignment, CallStatus, QueuedCall, QueueSpec
+from routing.queries import WAITING_ORDER, RoutingError, RoutingQueries
+from routing.selection import DEFAULT_STRATEGY, RankKey, rank_agents
+from routing.store import agent_view, available_candidates, queue_row_values, queue_spec, queued_call, write_transaction
+from routing.tables import AgentRecord, AgentTransitionRecord, QueuedCallRecord, QueueRecord
+from skycall.events import AgentStateChanged, CallAssigned, Event
+from skycall.storage import session_factory
+from skycall.storage.base import utcnow
+
+Clock = Callable[[], datetime]
+Publish = Callable[[Event], None]
+
+
+class RoutingEngine(RoutingQueries):
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        clock: Clock = utcnow,
+        publish: Publish | None = None,
+        strategy: RankKey = DEFAULT_STRATEGY,
+        call_batch: int = 50,
+    ) -> None:
+        super().__init__(sessions=session_factory(engine))
+        self._clock = clock
+        self._publish = publish
+        self._strategy = strategy
+        self._call_batch = call_batch
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def save_queue(self, *, queue: QueueSpec) -> None:
+        values = queue_row_values(queue)
+        with write_transaction(self._sessions) as db:
+            row = db.get(QueueRecord, queue.queue_id)
+            if row is None:
+                db.add(QueueRecord(id=queue.queue_id, **values))
+            else:
+                for name, value in values.items():
+                    setattr(row, name, value)
+
+    def save_agent(self, *, agent: AgentProfile) -> None:
+        """Create an agent (offline) or update its skills and languages, keeping its state."""
+        if not agent.languages:
+            raise RoutingError("agent_without_language", f"agent {agent.agent_id!r} needs at least one language")
+        with write_transaction(self._sessions) as db:
+            row = db.get(AgentRecord, agent.agent_id)
+            if row is None:
+                row = AgentRecord(id=agent.agent_id, state=AgentState.OFFLINE, state_since=self._clock())
+                row.calls_handled = 0
+                db.add(row)
+            row.name = agent.name
+            row.skills = dict(agent.skills)
+            row.languages = sorted(agent.languages)
+
+    # -- agent actions --------------------------------------------------------------------------
+
+    def log_in(self, *, agent_id: str) -> AgentView:
+        return self._agent_action(agent_id=agent_id, trigger=AgentTrigger.LOG_IN)
+
+    def log_out(self, *, agent_id: str) -> AgentView:
+        return self._agent_action(agent_id=agent_id, trigger=AgentTrigger.LOG_OUT)
+
+    def pause(self, *, agent_id: str, reason: NotReadyReason) -> AgentView:
+        """Not ready with a reason code (from available, wrap-up, or not ready to change the code)."""
+        return self._agent_action(agent_id=agent_id, trigger=AgentTrigger.PAUSE, reason=reason)
+
+    def resume(self, *, agent_id: str) -> AgentView:
+        return self._agent_action(agent_id=agent_id, trigger=AgentTrigger.RESUME)
+
+    def finish_wrap_up(self, *, agent_id: str) -> AgentView:
+        return self._agent_action(agent_id=agent_id, trigger=AgentTrigger.FINISH_WRAP_UP)
+
+    def _agent_action(self, *, agent_id: str, trigger: AgentTrigger, reason: NotReadyReason | None = None) -> AgentView:
+        events: list[Event] = []
+        with write_transaction(self._sessions) as db:
+            agent = self._locked_agent(db, agent_id)
+            self._transition(db, agent, trigger, events, reason=reason)
+            view = agent_view(agent)
+        self._emit(events)
+        return view
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def enqueue(
+        self, *, call_id: str, queue_id: str, red_list: bool = False, caller_level: int = 0, language: str | None = None
+    ) -> QueuedCall:
+        """Put a call in a queue; its priority follows the queue's rules, its wait starts now."""
+        with write_transaction(self._sessions) as db:
+            queue_row = db.get(QueueRecord, queue_id)
+            if queue_row is None:
+                raise RoutingError("unknown_queue", f"no queue {queue_id!r}; create it with save_queue first")
+            if db.get(QueuedCallRecord, call_id) is not None:
+                raise RoutingError("call_already_queued", f"call {call_id!r} was already enqueued")
+            spec = queue_spec(queue_row)
+            try:
+                priority = spec.priority_rules.priority(red_list=red_list, caller_level=caller_level)
+            except ValueError as exc:
+                raise RoutingError("bad_caller_level", f"call {call_id!r}: {exc}") from None
+            row = QueuedCallRecord(
+                id=call_id,
+                queue_id=queue_id,
+                language=language or spec.language,
+                red_list=red_list,
+                caller_level=caller_level,
+                priority=priority,
+                enqueued_at=self._clock(),
+                status=CallStatus.WAITING,
+                offers=0,
+                missed_by=[],
+            )
+            db.add(row)
+            db.flush()
+            return queued_call(row)
+
+    def assign_next(self) -> Assignment | None:
+        """Reserve the best available agent for the best waiting call that has one; ``None`` if no
+        waiting call can be served now. Calls and agents are locked (PostgreSQL) or the whole
+        decision holds the write lock (SQLite), so concurrent workers never double-assign."""
+        events: list[Event] = []
+        with write_transaction(self._sessions) as db:
+            assignment = self._assign_in(db, events)
+        self._emit(events)
+        return assignment
+
+    def _assign_in(self, db: Session, events: list[Event]) -> Assignment | None:
+        ids = db.scalars(
+            select(QueuedCallRecord.id)
+            .where(QueuedCallRecord.status == CallStatus.WAITING)
+            .order_by(*WAITING_ORDER)
+            .limit(self._call_batch)
+        ).all()
+        if not ids:
+            return None
+        available = available_candidates(db)
+        queues: dict[str, QueueSpec] = {}
+        for call_id in ids:
+            if not available:
+                return None
+            call = db.scalars(
+                select(QueuedCallRecord)
+                .where(QueuedCallRecord.id == call_id, QueuedCallRecord.status == CallStatus.WAITING)
+                .with_for_update(skip_locked=True)
+                .execution_options(populate_existing=True)
+            ).one_or_none()
+            if call is None:  # another worker holds or took it
+                continue
+            if call.queue_id not in queues:
+                queues[call.queue_id] = queue_spec(db.get_one(QueueRecord, call.queue_id))
+            spec = queues[call.queue_id]
+            for choice in rank_agents(candidates=available, queue=spec, language=call.language, key=self._strategy):
+                agent = db.scalars(
+                    select(AgentRecord)
+                    .where(AgentRecord.id == choice.agent_id, AgentRecord.state == AgentState.AVAILABLE)
+                    .with_for_update(skip_locked=True)
+                    .execution_options(populate_existing=True)
+                ).one_or_none()
+                available.remove(choice)
+                if agent is None:  # another worker reserved it meanwhile
+                    continue
+                return self._reserve(db, call, agent, events)
+        return None
+
+    def _reserve(self, db: Session, call: QueuedCallRecord, agent: AgentRecord, events: list[Event]) -> Assignment:
+        now = self._clock()
+        self._transition(db, agent, AgentTrigger.RESERVE, events, call_id=call.id)
+        agent.current_call_id = call.id
+        call.status, call.agent_id, call.offered_at = CallStatus.OFFERED, agent.id, now
+        call.offers += 1
+        waited = (now - call.enqueued_at).total_seconds()
+        events.append(CallAssigned(call_id=call.id, agent_id=agent.id, queue_id=call.queue_id, waited_s=waited, at=now))
+        return Assignment(call_id=call.id, agent_id=agent.id, queue_id=call.queue_id, waited_s=waited)
+
+    def answer(self, *, agent_id: str) -> QueuedCall:
+        """The reserved agent picked up the ringing call."""
+        events: list[Event] = []
+        with write_transaction(self._sessions) as db:
+            agent = self._locked_agent(db, agent_id)
+            call = self._current_call(db, agent, expected=AgentState.RESERVED)
+            self._transition(db, agent, AgentTrigger.ANSWER, events, call_id=call.id)
+            call.status, call.answered_at = CallStatus.ASSIGNED, self._clock()
+            result = queued_call(call)
+        self._emit(events)
+        return result
+
+    def ring_no_answer(self, *, agent_id: str) -> QueuedCall:
+        """The offer rang out: the agent goes not ready (``ring_no_answer``), the call goes back to
+        waiting with its original enqueue time, so it keeps its place in the queue."""
+        events: list[Event] = []
+        with write_transaction(self._sessions) as db:
+            result = self._ring_no_answer_in(db, self._locked_agent(db, agent_id), events)
+        self._emit(events)
+        return result
+
+    def _ring_no_answer_in(self, db: Session, agent: AgentRecord, events: list[Event]) -> QueuedCall:
+        call = self._current_call(db, agent, expected=AgentState.RESERVED)
+        self._transition(
+            db, agent, AgentTrigger.RING_NO_ANSWER, events, call_id=call.id, reason=NotReadyReason.RING_NO_ANSWER
+        )
+        agent.current_call_id = None
+        call.status, call.agent_id, call.offered_at = CallStatus.WAITING, None, None
+        call.missed_by = [*call.missed_by, agent.id]
+        return queued_call(call)
+
+    def end_call(self, *, agent_id: str) -> AgentView:
+        """The agent's call ended: the call is completed, the agent enters wrap-up until the
+        queue's wrap-up time has passed (or the agent finishes it earlier)."""
+        events: list[Event] = []
+        with write_transaction(self._sessions) as db:
+            agent = self._locked_agent(db, agent_id)
+            call = self._current_call(db, agent, expected=AgentState.ON_CALL)
+            now = self._clock()
+            self._transition(db, agent, AgentTrigger.END_CALL, events, call_id=call.id)
+            spec = queue_spec(db.get_one(QueueRecord, call.queue_id))
+            agent.wrap_up_until = now + timedelta(seconds=spec.wrap_up_s)
+            agent.current_call_id, agent.last_call_ended_at = None, now
+            agent.calls_handled += 1
+            call.status, call.ended_at = CallStatus.COMPLETED, now
+            view = agent_view(agent)
+        self._emit(events)
+        return view
+
+    def abandon(self, *, call_id: str) -> QueuedCall:
+        """The caller hung up before an agent answered; a ringing agent becomes available again."""
+        events: list[Event] = []
+        with write_transaction(self._sessions) as db:
+            call = self._locked_call_and_agent(db, call_id)
+            if call.status not in (CallStatus.WAITING, CallStatus.OFFERED):
+                raise RoutingError(
+                    "call_not_waiting",
+                    f"call {call_id!r} is {call.status}; only a waiting or ringing call can be abandoned",
+                )
+            if call.status == CallStatus.OFFERED and call.agent_id is not None:
+                agent = self._locked_agent(db, call.agent_id)  # already locked: same row, same transaction
+                self._transition(db, agent, AgentTrigger.WITHDRAW_OFFER, events, call_id=call.id)
+                agent.current_call_id = None
+            call.status, call.agent_id, call.ended_at = CallStatus.ABANDONED, None, self._clock()
+            result = queued_call(call)
+        self._emit(events)
+        return result
+
+    # -- timers ---------------------------------------------------------------------------------
+
+    def tick(self) -> tuple[int, int]:
+        """Expire ringing offers past the queue's ring timeout and wrap-ups past their deadline;
+        returns (ring-no-answers, wrap-ups ended)."""
+        events: list[Event] = []
+        now = self._clock()
+        with write_transaction(self._sessions) as db:
+            ringing = db.scalars(
+                select(QueuedCallRecord.agent_id)
+                .where(QueuedCallRecord.status == CallStatus.OFFERED)
+                .order_by(QueuedCallRecord.agent_id)  # one lock order for every worker
+            ).all()
+            rang_out = sum(self._ring_out_if_due(db, agent_id, now, events) for agent_id in ringing if agent_id)
+            expired = db.scalars(
+                select(AgentRecord)
+                .where(AgentRecord.state == AgentState.WRAP_UP, AgentRecord.wrap_up_until <= now)
+                .order_by(AgentRecord.id)
+                .with_for_update(skip_locked=True)
+                .execution_options(populate_existing=True)
+            ).all()
+            for agent in expired:
+                self._transition(db, agent, AgentTrigger.WRAP_UP_TIMEOUT, events, wrap_up_until=agent.wrap_up_until)
+        self._emit(events)
+        return rang_out, len(expired)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _ring_out_if_due(self, db: Session, agent_id: str, now: datetime, events: list[Event]) -> bool:
+        """Ring-no-answer for the agent's offer if it has rung longer than its queue's ring timeout
+        (re-checked under the agent's lock: the agent may have answered meanwhile)."""
+        agent = self._locked_agent(db, agent_id)
+        if agent.state != AgentState.RESERVED:
+            return False
+        call = self._current_call(db, agent, expected=AgentState.RESERVED)
+        timeout_s = db.get_one(QueueRecord, call.queue_id).ring_timeout_s
+        if call.offered_at is None or call.offered_at + timedelta(seconds=timeout_s) > now:
+            return False
+        self._ring_no_answer_in(db, agent, events)
+        return True
+
+    def _locked_call_and_agent(self, db: Session, call_id: str) -> QueuedCallRecord:
+        """Lock a call and the agent it rings at, agent first: every path that locks both takes
+        them in that order (agent → call), so two transactions cannot deadlock on them."""
+        for _ in range(3):
+            peek = db.get(QueuedCallRecord, call_id)
+            if peek is None:
+                raise RoutingError("unknown_call", f"no queued call {call_id!r}")
+            agent_id = peek.agent_id
+            if agent_id is not None:
+                self._locked_agent(db, agent_id)
+            call = db.scalars(
+                select(QueuedCallRecord)
+                .where(QueuedCallRecord.id == call_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).one()
+            if call.agent_id == agent_id:
+                return call
+        raise RoutingError("call_busy", f"call {call_id!r} kept changing agents; try again")
+
+    def _locked_agent(self, db: Session, agent_id: str) -> AgentRecord:
+        row = db.scalars(
+            select(AgentRecord)
+            .where(AgentRecord.id == agent_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if row is None:
+            raise RoutingError("unknown_agent", f"no agent {agent_id!r}; create it with save_agent first")
+        return row
+
+    def _current_call(self, db: Session, agent: AgentRecord, *, expected: AgentState) -> QueuedCallRecord:
+        if agent.state != expected or agent.current_call_id is None:
+            raise RoutingError("agent_has_no_call", f"agent {agent.id!r} is {agent.state}, not {expected} with a call")
+        return db.scalars(
+            select(QueuedCallRecord)
+            .where(QueuedCallRecord.id == agent.current_call_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+
+    def _transition(
+        self,
+        db: Session,
+        agent: AgentRecord,
+        trigger: AgentTrigger,
+        events: list[Event],
+        *,
+        reason: NotReadyReason | None = None,
+        call_id: str | None = None,
+        wrap_up_until: datetime | None = None,
+    ) -> AgentTransition:
+        now = self._clock()
+        done = apply(
+            agent_id=agent.id,
+            state=AgentState(agent.state),
+            trigger=trigger,
+            reason=reason,
+            call_id=call_id,
+            now=now,
+            wrap_up_until=wrap_up_until,
+        )
+        agent.state, agent.reason, agent.state_since = done.target, done.reason, now
+        if done.target is not AgentState.WRAP_UP:
+            agent.wrap_up_until = None
+        db.add(
+            AgentTransitionRecord(
+                agent_id=agent.id,
+                trigger=trigger,
+                from_state=done.source,
+                to_state=done.target,
+                reason=done.reason,
+                call_id=call_id,
+                at=now,
+            )
+        )
+        events.append(
+            AgentStateChanged(
+                agent_id=agent.id,
+                trigger=trigger,
+                from_state=done.source,
+                to_state=done.target,
+                reason=done.reason,
+                call_id=call_id,
+                at=now,
+            )
+        )
+        return done
+
+    def _emit(self, events: list[Event]) -> None:
+        if self._publish is not None:
+            for event in events:
+                self._publish(event)

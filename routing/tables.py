@@ -1,0 +1,111 @@
+"""Durable ACD state: agents, queues, queued calls and the audit trail of agent transitions.
+
+Two rules hold at the database level, whatever the code above does: an agent row names at most
+one current call (unique ``current_call_id``), and at most one live (offered or assigned) call
+points at any agent (a partial unique index on ``queued_calls.agent_id``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Dialect, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from skycall.storage.base import Base
+
+LIVE_CALL = "status IN ('offered', 'assigned')"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every dialect (SQLite stores them naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"refusing a naive datetime {value.isoformat()}; pass a timezone-aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class QueueRecord(Base):
+    __tablename__ = "queues"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(8))
+    required_skills: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    priority_rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ring_timeout_s: Mapped[int] = mapped_column(Integer, default=15)
+    wrap_up_s: Mapped[int] = mapped_column(Integer, default=30)
+
+
+class AgentRecord(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    skills: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    languages: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    state_since: Mapped[datetime] = mapped_column(UtcDateTime)
+    wrap_up_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_call_ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    calls_handled: Mapped[int] = mapped_column(Integer, default=0)
+    current_call_id: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True)
+
+
+class QueuedCallRecord(Base):
+    __tablename__ = "queued_calls"
+    __table_args__ = (
+        Index("ix_queued_calls_waiting_order", "status", "priority", "enqueued_at"),
+        Index(
+            "uq_queued_calls_live_agent",
+            "agent_id",
+            unique=True,
+            sqlite_where=text(LIVE_CALL),
+            postgresql_where=text(LIVE_CALL),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    queue_id: Mapped[str] = mapped_column(ForeignKey("queues.id"), index=True)
+    language: Mapped[str] = mapped_column(String(8))
+    red_list: Mapped[bool] = mapped_column(Boolean, default=False)
+    caller_level: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"), nullable=True)
+    offered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    offers: Mapped[int] = mapped_column(Integer, default=0)
+    missed_by: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class AgentTransitionRecord(Base):
+    """The audit trail: one row per agent transition, written in the transaction that made it."""
+
+    __tablename__ = "agent_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"), index=True)
+    trigger: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    call_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)

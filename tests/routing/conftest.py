@@ -1,0 +1,87 @@
+"""Routing fixtures: a manual clock and migrated databases on SQLite (file, WAL) and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from skycall.storage import create_engine_for, migrate
+from tests.conftest import PG_URL
+
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+class ManualClock:
+    """A clock that moves only when a test says so."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'acd.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A throwaway database on the local PostgreSQL server, dropped afterwards."""
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"skycall_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable ({exc.orig}); start it or set SKYCALL_TEST_POSTGRES_URL")
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path)
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Engine]:
+    """A migrated database, on SQLite and on PostgreSQL."""
+    engine = create_engine_for(db_url)
+    migrate(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_engine_for(sqlite_url(tmp_path))
+    migrate(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

@@ -1,0 +1,33 @@
+"""One ACD worker process for the concurrency tests: assign, answer, end and finish wrap-up in a
+loop until no waiting call is left. Runs in a spawned process, so it imports nothing from pytest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from routing.engine import RoutingEngine
+from skycall.storage import create_engine_for
+
+
+def run_worker(url: str, name: str, start: Any, results: Any) -> None:
+    """``start`` is a multiprocessing barrier shared with the other worker; the list of
+    (call id, agent id) pairs this worker assigned goes to the ``results`` queue."""
+    engine = create_engine_for(url)
+    acd = RoutingEngine(engine=engine)
+    assigned: list[tuple[str, str]] = []
+    idle_rounds = 0
+    start.wait(timeout=60)
+    try:
+        while idle_rounds < 3:
+            assignment = acd.assign_next()
+            if assignment is None:
+                idle_rounds = idle_rounds + 1 if not acd.waiting_calls() else 0
+                continue
+            idle_rounds = 0
+            assigned.append((assignment.call_id, assignment.agent_id))
+            acd.answer(agent_id=assignment.agent_id)
+            acd.end_call(agent_id=assignment.agent_id)
+            acd.finish_wrap_up(agent_id=assignment.agent_id)
+    finally:
+        results.put((name, assigned))
+        engine.dispose()
