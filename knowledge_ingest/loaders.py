@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import frontmatter
 
@@ -30,6 +32,11 @@ class SourceDocument:
     body: str
     source: str
     similar_questions: tuple[str, ...] = field(default=())
+    # lifecycle requested by the source (front matter or FAQ fields); the store keeps the truth
+    status: str = "published"
+    enabled: bool = True
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
 
     @property
     def sha256(self) -> str:
@@ -38,6 +45,36 @@ class SourceDocument:
             h.update(part.encode("utf-8"))
             h.update(b"\x00")
         return h.hexdigest()
+
+
+def _when(value: Any, where: str) -> datetime | None:
+    """A date or date-time from front matter/JSON (naive values are taken as UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise KnowledgeFormatError(f"{where}: {value!r} is not a date (use YYYY-MM-DD or ISO 8601)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _lifecycle(meta: dict[str, Any], where: str) -> dict[str, Any]:
+    status = str(meta.get("status", "published"))
+    if status not in ("draft", "published", "retired"):
+        raise KnowledgeFormatError(f"{where}: status must be draft, published or retired, got {status!r}")
+    valid_from, valid_to = _when(meta.get("valid_from"), where), _when(meta.get("valid_to"), where)
+    if valid_from and valid_to and valid_to <= valid_from:
+        raise KnowledgeFormatError(f"{where}: valid_to must be after valid_from")
+    return {
+        "status": status,
+        "enabled": bool(meta.get("enabled", True)),
+        "valid_from": valid_from,
+        "valid_to": valid_to,
+    }
 
 
 def load_markdown(path: Path) -> SourceDocument:
@@ -60,6 +97,7 @@ def load_markdown(path: Path) -> SourceDocument:
         category=str(meta.get("category", "")),
         body=post.content.strip(),
         source=str(path),
+        **_lifecycle(meta, str(path)),
     )
 
 
@@ -86,6 +124,7 @@ def load_faq(path: Path) -> list[SourceDocument]:
                 body=str(e["answer"]),
                 source=f"{path}#{n}",
                 similar_questions=tuple(str(q) for q in e.get("similar_questions", [])),
+                **_lifecycle(e, f"{path} entry {n}"),
             )
         )
     return out

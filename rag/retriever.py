@@ -1,15 +1,19 @@
 """Hybrid retrieval: dense (embeddings) and keyword (BM25) rankings fused by reciprocal rank.
 
-Both rankings are filtered to the caller's language. Each passage keeps its dense score, keyword
+Both rankings are filtered to the caller's language and to documents inside their validity window
+(now); the keyword query is expanded with the editable synonyms. Each passage keeps its dense score, keyword
 score and fused score, so a retrieval test can show why a passage ranked where it did.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.embeddings import Embedder
 from rag.keywords import query_weights
+from rag.synonyms import SynonymTable
 from rag.vectorstore import Hit, VectorStore
 
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
@@ -39,17 +43,28 @@ def rrf(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
 
 
 class Retriever:
-    def __init__(self, embedder: Embedder, store: VectorStore, *, candidates: int = 20) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: VectorStore,
+        *,
+        candidates: int = 20,
+        synonyms: SynonymTable | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._embedder = embedder
         self._store = store
         self._candidates = candidates
+        self._synonyms = synonyms or SynonymTable()
+        self._clock = clock
 
     def retrieve(self, question: str, *, language: str | None, k: int) -> list[Passage]:
-        dense = self._store.search_dense(
-            self._embedder.embed_query(question), limit=max(k, self._candidates), language=language
-        )
+        now = self._clock()
+        limit = max(k, self._candidates)
+        dense = self._store.search_dense(self._embedder.embed_query(question), limit=limit, language=language, at=now)
+        expanded = self._synonyms.expand(question, language or "en")
         keyword = self._store.search_keywords(
-            query_weights(question, language or "en"), limit=max(k, self._candidates), language=language
+            query_weights(expanded, language or "en"), limit=limit, language=language, at=now
         )
         fused = rrf([[h.id for h in dense], [h.id for h in keyword]])
         hits: dict[str, Hit] = {h.id: h for h in [*keyword, *dense]}

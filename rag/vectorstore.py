@@ -16,7 +16,8 @@ from qdrant_client import QdrantClient, models
 
 from rag.keywords import SparseWeights
 
-COLLECTION = "kb_chunks_v2"  # v2: named dense + sparse keyword vectors
+COLLECTION = "kb_chunks_v3"  # v3: dense + sparse keyword vectors; version and validity in the payload
+FOREVER = 4_102_444_800.0  # 2100-01-01 UTC: the valid_to of a document without an end
 DENSE = "dense"
 KEYWORDS = "keywords"
 
@@ -89,23 +90,52 @@ class VectorStore:
         return int(self._client.count(COLLECTION, exact=True).count)
 
     @staticmethod
-    def _language_filter(language: str | None) -> models.Filter | None:
-        if not language:
-            return None
-        return models.Filter(must=[models.FieldCondition(key="lang", match=models.MatchValue(value=language))])
+    def _filter(language: str | None, at: float | None) -> models.Filter | None:
+        """Language and validity window (``valid_from <= at <= valid_to``, seconds since the epoch)."""
+        must: list[models.Condition] = []
+        if language:
+            must.append(models.FieldCondition(key="lang", match=models.MatchValue(value=language)))
+        if at is not None:
+            must.append(models.FieldCondition(key="valid_from", range=models.Range(lte=at)))
+            must.append(models.FieldCondition(key="valid_to", range=models.Range(gte=at)))
+        return models.Filter(must=must) if must else None
 
-    def search_dense(self, vector: npt.NDArray[np.float32], *, limit: int, language: str | None = None) -> list[Hit]:
+    def indexed_documents(self) -> dict[tuple[str, str, str], tuple[int, int]]:
+        """(doc_key, lang, kind) → (indexed version, number of chunks), read from the payloads."""
+        out: dict[tuple[str, str, str], tuple[int, int]] = {}
+        offset = None
+        while True:
+            points, offset = self._client.scroll(
+                COLLECTION,
+                limit=1000,
+                offset=offset,
+                with_payload=["doc_key", "lang", "kind", "version"],
+                with_vectors=False,
+            )
+            for p in points:
+                pl = p.payload or {}
+                key = (str(pl.get("doc_key")), str(pl.get("lang")), str(pl.get("kind")))
+                version, n = out.get(key, (int(pl.get("version", 0)), 0))
+                out[key] = (version, n + 1)
+            if offset is None:
+                return out
+
+    def search_dense(
+        self, vector: npt.NDArray[np.float32], *, limit: int, language: str | None = None, at: float | None = None
+    ) -> list[Hit]:
         res = self._client.query_points(
             COLLECTION,
             query=vector.tolist(),
             using=DENSE,
             limit=limit,
-            query_filter=self._language_filter(language),
+            query_filter=self._filter(language, at),
             with_payload=True,
         )
         return [Hit(score=float(p.score), payload=dict(p.payload or {}), id=str(p.id)) for p in res.points]
 
-    def search_keywords(self, weights: SparseWeights, *, limit: int, language: str | None = None) -> list[Hit]:
+    def search_keywords(
+        self, weights: SparseWeights, *, limit: int, language: str | None = None, at: float | None = None
+    ) -> list[Hit]:
         if not weights.indices:
             return []
         res = self._client.query_points(
@@ -113,7 +143,7 @@ class VectorStore:
             query=models.SparseVector(indices=weights.indices, values=weights.values),
             using=KEYWORDS,
             limit=limit,
-            query_filter=self._language_filter(language),
+            query_filter=self._filter(language, at),
             with_payload=True,
         )
         return [Hit(score=float(p.score), payload=dict(p.payload or {}), id=str(p.id)) for p in res.points]

