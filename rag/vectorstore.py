@@ -6,9 +6,10 @@ term weights; Qdrant applies the IDF).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +23,26 @@ DENSE = "dense"
 KEYWORDS = "keywords"
 
 
+class _Serialized:
+    """Calls the wrapped client's methods one at a time (the embedded client is not thread-safe;
+    calls and editors share it from worker threads)."""
+
+    def __init__(self, client: QdrantClient) -> None:
+        self._client = client
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return locked
+
+
 @dataclass(frozen=True)
 class Hit:
     score: float
@@ -32,12 +53,13 @@ class Hit:
 class VectorStore:
     def __init__(self, *, path: Path | None = None, url: str | None = None, dim: int) -> None:
         if url:
-            self._client = QdrantClient(url=url)
+            client = QdrantClient(url=url)
         elif path is not None:
             path.mkdir(parents=True, exist_ok=True)
-            self._client = QdrantClient(path=str(path))
+            client = QdrantClient(path=str(path))
         else:
-            self._client = QdrantClient(":memory:")
+            client = QdrantClient(":memory:")
+        self._client = cast(QdrantClient, _Serialized(client))
         self.dim = dim
         if not self._client.collection_exists(COLLECTION):
             self._client.create_collection(

@@ -14,6 +14,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console.api import router
+from console.auth import AccessTokens
+from console.auth_api import router as auth_router
+from console.kb_api import router as kb_router
 from console.security import CallTokens, RateLimit
 from skycall import __version__
 from skycall.runtime import build_runtime
@@ -33,6 +36,9 @@ def create_app(settings: Settings, *, models_verified: bool = False) -> FastAPI:
         app.state.voice_services = runtime.voice
         app.state.llm_description = runtime.llm_description
         app.state.runtime = runtime
+        app.state.sessions = runtime.sessions
+        app.state.kb = runtime.kb
+        app.state.retriever = runtime.retriever
         log.info("skycall ready on http://%s:%d", settings.host, settings.port)
         try:
             yield
@@ -47,7 +53,14 @@ def create_app(settings: Settings, *, models_verified: bool = False) -> FastAPI:
     app.state.used_call_ids = {}
     app.state.voice_services = None
     app.state.llm_description = "starting"
+    app.state.access_tokens = AccessTokens(settings.signing_key(), settings.access_token_ttl_s)
+    app.state.login_limit = RateLimit(settings.login_rate)
+    app.state.sessions = None
+    app.state.kb = None
+    app.state.retriever = None
     app.include_router(router)
+    app.include_router(auth_router)
+    app.include_router(kb_router)
     app.mount("/static", StaticFiles(directory=str(files("console") / "static")), name="static")
 
     @app.exception_handler(StarletteHTTPException)

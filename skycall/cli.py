@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -142,6 +142,56 @@ def db_upgrade() -> None:
     engine = create_engine_for(settings.resolved_database_url())
     migrate(engine)
     console.print(f"schema up to date ({engine.dialect.name})")
+
+
+users_app = typer.Typer(help="Staff accounts (agents, supervisors, editors, QA, admins).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def _sessions() -> Any:
+    from skycall.storage import create_engine_for, migrate, session_factory
+
+    engine = create_engine_for(_settings().resolved_database_url())
+    migrate(engine)
+    return session_factory(engine)
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, supervisor, agent, editor or qa")],
+    display_name: Annotated[str, typer.Option(help="Name shown in the console.")] = "",
+) -> None:
+    """Create a staff account. The password is asked for (or read from SKYCALL_NEW_USER_PASSWORD)."""
+    import os
+
+    from console.auth import AuthError, create_user
+
+    password = os.environ.get("SKYCALL_NEW_USER_PASSWORD") or typer.prompt(
+        "password", hide_input=True, confirmation_prompt=True
+    )
+    try:
+        staff = create_user(_sessions(), username=username, password=password, role=role, display_name=display_name)
+    except AuthError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"created {staff.username} ({staff.role})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List staff accounts and their roles."""
+    from sqlalchemy import select
+
+    from console.tables import User
+
+    table = Table()
+    for col in ("username", "role", "display name", "active"):
+        table.add_column(col)
+    with _sessions()() as db:
+        for u in db.scalars(select(User).order_by(User.username)):
+            table.add_row(u.username, u.role, u.display_name, "yes" if u.active else "no")
+    Console().print(table)
 
 
 @app.command("serve")

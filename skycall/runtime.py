@@ -44,6 +44,8 @@ class Runtime:
     bus: EventBus
     voice: VoiceServices
     llm_description: str
+    kb: KnowledgeBase
+    retriever: Retriever
     _closers: list[Callable[[], Any]] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -168,9 +170,8 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
 
     bus = EventBus()
     bus.subscribe(CallLogWriter(sessions), name="call-log")
-    answerer = GroundedAnswerer(
-        Retriever(embedder, store), llm, top_k=settings.retrieval_top_k, max_tokens=settings.llm_max_tokens
-    )
+    retriever = Retriever(embedder, store, synonyms=kb.synonyms)
+    answerer = GroundedAnswerer(retriever, llm, top_k=settings.retrieval_top_k, max_tokens=settings.llm_max_tokens)
     config = SessionConfig(
         turn_silence_ms=settings.turn_silence_ms,
         turn_min_speech_ms=settings.turn_min_speech_ms,
@@ -181,6 +182,6 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
     voice = VoiceServices(
         recognizer=recognizer, voices=voices, answerer=answerer, bus=bus, prompts=prompts, config=config
     )
-    runtime = Runtime(settings, engine, sessions, bus, voice, desc)
+    runtime = Runtime(settings, engine, sessions, bus, voice, desc, kb, retriever)
     runtime._closers.extend(closers)
     return runtime

@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     call_token_rate: str = Field(
         "10/minute", description="Rate limit per client address for issuing call tokens (`limits` syntax)."
     )
+    access_token_ttl_s: int = Field(
+        8 * 3600, ge=60, description="Lifetime in seconds of a staff member's access token after signing in."
+    )
+    login_rate: str = Field(
+        "10/minute", description="Sign-in attempts allowed per client address and username (`limits` syntax)."
+    )
     turn_silence_ms: int = Field(
         600, ge=100, description="Silence after speech that ends the caller's turn, in milliseconds."
     )

@@ -1,10 +1,11 @@
 """Imports every package's tables so that ``metadata`` is complete (for Alembic and tests)."""
 
 import routing.tables  # noqa: F401  (registers the ACD tables on the metadata)
+from console.tables import User
 from knowledge_ingest.tables import KbDocument, KbDocumentVersion, KbSynonym
 from skycall.storage.base import Base
 from voicebot.tables import CallRecord, TurnRecord
 
 metadata = Base.metadata
 
-__all__ = ["CallRecord", "KbDocument", "KbDocumentVersion", "KbSynonym", "TurnRecord", "metadata"]
+__all__ = ["CallRecord", "KbDocument", "KbDocumentVersion", "KbSynonym", "TurnRecord", "User", "metadata"]
