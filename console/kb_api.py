@@ -3,14 +3,19 @@ run retrieval tests. Every change goes through ``KnowledgeBase``, so the index f
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from console.auth import Staff, require
-from knowledge_ingest.loaders import SourceDocument
+from knowledge_ingest.files import SUPPORTED_SUFFIXES, FileRejectedError, load_file
+from knowledge_ingest.loaders import KnowledgeFormatError, SourceDocument
 from knowledge_ingest.service import KnowledgeBase, KnowledgeError
 from knowledge_ingest.tables import KbDocument
 
@@ -255,3 +260,72 @@ def search(q: str, lang: Lang, request: Request, _: Reader, k: int = 5) -> list[
         )
         for p in retriever.retrieve(q, language=lang, k=max(1, min(k, 50)))
     ]
+
+
+class UploadOut(BaseModel):
+    file: str
+    documents: list[SaveOut]
+    keys: list[str]
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+@router.post("/upload", response_model=UploadOut, responses={409: {}, 413: {}, 422: {}})
+def upload(
+    file: UploadFile,
+    request: Request,
+    staff: Editor,
+    kb: KB,
+    lang: Lang | None = None,
+    category: str = "",
+    publish: bool = False,
+) -> UploadOut | JSONResponse:
+    """Upload a PDF, DOCX, HTML, Markdown, text, CSV or JSON FAQ file. Bad input is refused with a
+    reason and nothing is stored; a file whose content is already in the knowledge base is refused."""
+    name = Path(file.filename or "upload").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        return _error(
+            422,
+            "unsupported_type",
+            f"{name}: {suffix or 'no extension'} is not supported; upload one of {', '.join(SUPPORTED_SUFFIXES)}",
+        )
+    limit = request.app.state.settings.kb_max_upload_mb * 1024 * 1024
+    with tempfile.TemporaryDirectory(prefix="skycall-upload-") as tmp:
+        path = Path(tmp) / name
+        size = 0
+        with path.open("wb") as out:
+            while chunk := file.file.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    return _error(
+                        413,
+                        "too_large",
+                        f"{name}: over the {limit // (1024 * 1024)} MB upload limit "
+                        "(SKYCALL_KB_MAX_UPLOAD_MB); split the document or ask an admin to raise it",
+                    )
+                out.write(chunk)
+        try:
+            docs = load_file(path, lang=lang, category=category, max_bytes=limit)
+        except FileRejectedError as exc:
+            return _error(422, exc.code, str(exc))
+        except KnowledgeFormatError as exc:
+            return _error(422, "invalid_file", str(exc))
+    with kb.sessions() as db:
+        shas = {d.sha256 for d in docs}
+        dup = db.scalars(select(KbDocument).where(KbDocument.content_sha256.in_(shas))).first()
+    if dup is not None:
+        return _error(
+            409,
+            "duplicate",
+            f"{name}: this content is already in the knowledge base as "
+            f"{dup.kind} {dup.doc_key!r} ({dup.lang}); edit that document instead",
+        )
+    saved = []
+    for doc in docs:
+        result = kb.save(doc, author=staff.username, publish=publish)
+        d = _find(kb, doc.kind, doc.lang, doc.doc_key)
+        saved.append(SaveOut(version=result.version, changed=result.changed, status=d.status, chunks=d.chunk_count))
+    return UploadOut(file=name, documents=saved, keys=[f"{d.kind}/{d.lang}/{d.doc_key}" for d in docs])

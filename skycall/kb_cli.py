@@ -82,20 +82,28 @@ Kind = Annotated[str, typer.Option(help="document, faq or record")]
 
 @app.command("import")
 def kb_import(
-    path: Annotated[Path, typer.Argument(help="A knowledge folder (en/, zh/, faq.json) or a record template (.yaml).")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A knowledge folder (en/, zh/, faq.json), a file (PDF, DOCX, HTML, Markdown, text, "
+            "CSV/JSON FAQ) or a record template (.yaml)."
+        ),
+    ],
     data_dir: Annotated[Path | None, typer.Option(help="Where a record template's source file is.")] = None,
     draft: Annotated[bool, typer.Option(help="Import as drafts instead of publishing.")] = False,
 ) -> None:
     """Import a folder or a table of records (new content becomes a new version)."""
+    from knowledge_ingest.files import load_file
     from knowledge_ingest.loaders import KnowledgeFormatError, load_folder
     from knowledge_ingest.records import RecordTemplate, render_records
 
     try:
-        docs = (
-            render_records(RecordTemplate.load(path, data_dir=data_dir))
-            if path.suffix in (".yaml", ".yml")
-            else load_folder(path)
-        )
+        if path.suffix in (".yaml", ".yml"):
+            docs = render_records(RecordTemplate.load(path, data_dir=data_dir))
+        elif path.is_file():
+            docs = load_file(path)
+        else:
+            docs = load_folder(path)
     except KnowledgeFormatError as exc:
         _fail(exc)
     with _open() as (kb, _), Progress(console=err) as progress:

@@ -127,6 +127,9 @@ class Settings(BaseSettings):
         description="Folder of knowledge documents (`en/*.md`, `zh/*.md`, `faq.json`) ingested at start. "
         "Default: the bundled Yunhai International Airport sample.",
     )
+    kb_max_upload_mb: int = Field(
+        50, ge=1, le=2048, description="Largest knowledge file an editor may upload, in megabytes."
+    )
     retrieval_top_k: int = Field(3, ge=1, le=20, description="Passages given to the LLM for one answer.")
 
     # --- calls ----------------------------------------------------------------------------------

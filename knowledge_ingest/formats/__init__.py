@@ -1,0 +1,1 @@
+"""Per-format text extraction for uploaded knowledge files; ``knowledge_ingest.files`` is the entry point."""
