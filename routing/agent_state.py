@@ -11,12 +11,14 @@
 ``pause`` (go not ready) needs a reason code and is allowed from available, wrap-up and not ready
 (to change the code); ``log_out`` from available and not ready; ``reserve`` needs a call;
 ``wrap_up_timeout`` only fires once the wrap-up deadline has passed on the caller's clock. The
-machine is rebuilt from the stored state for each transition, so it holds no state between calls:
-the relational store does (see ``routing/engine.py``).
+machine is given the stored state before each transition, so it holds no state between calls: the
+relational store does (see ``routing/engine.py``). Building a machine costs ≈ 0.5 ms, so each
+thread keeps one and sets its model's state first (``_machine()``).
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -145,6 +147,21 @@ class _Recorder:
         self.target = AgentState(target.value)
 
 
+_local = threading.local()
+
+
+def _machine(state: AgentState) -> tuple[AgentStateMachine, _Recorder]:
+    """This thread's machine, set to ``state`` with a fresh recorder (never shared across threads)."""
+    cached: tuple[AgentStateMachine, _StateHolder, _Recorder] | None = getattr(_local, "machine", None)
+    if cached is None:
+        holder, recorder = _StateHolder(state.value), _Recorder()
+        cached = (AgentStateMachine(model=holder, listeners=[recorder]), holder, recorder)
+        _local.machine = cached
+    machine, holder, recorder = cached
+    holder.state, recorder.target = state.value, None
+    return machine, recorder
+
+
 def allowed_triggers(state: AgentState) -> frozenset[AgentTrigger]:
     """Triggers that have a transition out of ``state`` (guards not evaluated)."""
     machine = AgentStateMachine(model=_StateHolder(state.value))
@@ -162,8 +179,7 @@ def apply(
     wrap_up_until: datetime | None = None,
 ) -> AgentTransition:
     """Run ``trigger`` on an agent in ``state``; raise :class:`AgentTransitionError` if not allowed."""
-    recorder = _Recorder()
-    machine = AgentStateMachine(model=_StateHolder(state.value), listeners=[recorder])
+    machine, recorder = _machine(state)
     try:
         machine.send(trigger.value, reason=reason, call_id=call_id, now=now, wrap_up_until=wrap_up_until)
     except TransitionNotAllowed:

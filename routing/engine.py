@@ -11,19 +11,33 @@ expire wrap-ups and ringing offers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from routing.agent_state import AgentState, AgentTransition, AgentTrigger, NotReadyReason, apply
-from routing.models import AgentProfile, AgentView, Assignment, CallStatus, QueuedCall, QueueSpec
+from routing.agent_state import AgentState, AgentTrigger, NotReadyReason
+from routing.callers import CallerList, CallerLists, last_agent, listed, number_hash
+from routing.hours import BusinessHours
+from routing.locks import current_call, locked_agent, locked_call_and_agent
+from routing.models import (
+    AgentProfile,
+    AgentView,
+    Assignment,
+    CallStatus,
+    QueuedCall,
+    QueueSpec,
+    RefusalReason,
+    Refused,
+)
+from routing.overflow import OverflowRules, eligibility_tiers
 from routing.queries import WAITING_ORDER, RoutingError, RoutingQueries
 from routing.selection import DEFAULT_STRATEGY, RankKey, rank_agents
 from routing.store import agent_view, available_candidates, queue_row_values, queue_spec, queued_call, write_transaction
-from routing.tables import AgentRecord, AgentTransitionRecord, QueuedCallRecord, QueueRecord
-from skycall.events import AgentStateChanged, CallAssigned, Event
+from routing.tables import AgentRecord, QueuedCallRecord, QueueRecord
+from routing.transitions import record_transition
+from skycall.events import CallAssigned, Event
 from skycall.storage import session_factory
 from skycall.storage.base import utcnow
 
@@ -31,7 +45,7 @@ Clock = Callable[[], datetime]
 Publish = Callable[[Event], None]
 
 
-class RoutingEngine(RoutingQueries):
+class RoutingEngine(CallerLists, RoutingQueries):
     def __init__(
         self,
         *,
@@ -40,8 +54,21 @@ class RoutingEngine(RoutingQueries):
         publish: Publish | None = None,
         strategy: RankKey = DEFAULT_STRATEGY,
         call_batch: int = 50,
+        default_aht_s: float = 180.0,
+        hours: Mapping[str, BusinessHours] | None = None,
+        overflow: OverflowRules | None = None,
+        prefer_last_agent: bool = True,
+        number_key: bytes = b"",
     ) -> None:
-        super().__init__(sessions=session_factory(engine))
+        """``hours`` and ``overflow`` are configuration per queue id: a queue without hours is always
+        open, one without overflow rules is served by its own agents only (``routing/overflow.py``).
+        ``prefer_last_agent``: offer a call first to the caller's last agent when that agent is
+        available and eligible. ``number_key``: the secret for caller-number hashes (HMAC)."""
+        super().__init__(sessions=session_factory(engine), default_aht_s=default_aht_s)
+        self._hours = dict(hours or {})
+        self._overflow = dict(overflow or {})
+        self._prefer_last_agent = prefer_last_agent
+        self._number_key = number_key
         self._clock = clock
         self._publish = publish
         self._strategy = strategy
@@ -94,8 +121,8 @@ class RoutingEngine(RoutingQueries):
     def _agent_action(self, *, agent_id: str, trigger: AgentTrigger, reason: NotReadyReason | None = None) -> AgentView:
         events: list[Event] = []
         with write_transaction(self._sessions) as db:
-            agent = self._locked_agent(db, agent_id)
-            self._transition(db, agent, trigger, events, reason=reason)
+            agent = locked_agent(db, agent_id)
+            record_transition(db, agent, trigger, events, now=self._clock(), reason=reason)
             view = agent_view(agent)
         self._emit(events)
         return view
@@ -103,13 +130,33 @@ class RoutingEngine(RoutingQueries):
     # -- calls ----------------------------------------------------------------------------------
 
     def enqueue(
-        self, *, call_id: str, queue_id: str, red_list: bool = False, caller_level: int = 0, language: str | None = None
-    ) -> QueuedCall:
-        """Put a call in a queue; its priority follows the queue's rules, its wait starts now."""
+        self,
+        *,
+        call_id: str,
+        queue_id: str,
+        red_list: bool = False,
+        caller_level: int = 0,
+        language: str | None = None,
+        caller_number: str | None = None,
+    ) -> QueuedCall | Refused:
+        """Put a call in a queue; its priority follows the queue's rules, its wait starts now. A
+        queue outside its business hours, or a blacklisted ``caller_number``, refuses the call
+        (:class:`Refused`). A red-listed number counts as ``red_list``. Only the number's hash is
+        stored (``routing/callers.py``)."""
+        caller_hash = None if caller_number is None else number_hash(caller_number, key=self._number_key)
         with write_transaction(self._sessions) as db:
             queue_row = db.get(QueueRecord, queue_id)
             if queue_row is None:
                 raise RoutingError("unknown_queue", f"no queue {queue_id!r}; create it with save_queue first")
+            hours = self._hours.get(queue_id)
+            if hours is not None and not hours.is_open(now := self._clock()):
+                return Refused(
+                    call_id=call_id, queue_id=queue_id, reason=RefusalReason.CLOSED, opens_at=hours.next_opening(now)
+                )
+            on_list = None if caller_hash is None else listed(db, caller_hash)
+            if on_list is CallerList.BLACKLIST:
+                return Refused(call_id=call_id, queue_id=queue_id, reason=RefusalReason.BLACKLISTED)
+            red_list = red_list or on_list is CallerList.RED_LIST
             if db.get(QueuedCallRecord, call_id) is not None:
                 raise RoutingError("call_already_queued", f"call {call_id!r} was already enqueued")
             spec = queue_spec(queue_row)
@@ -128,6 +175,7 @@ class RoutingEngine(RoutingQueries):
                 status=CallStatus.WAITING,
                 offers=0,
                 missed_by=[],
+                caller_hash=caller_hash,
             )
             db.add(row)
             db.flush()
@@ -165,39 +213,65 @@ class RoutingEngine(RoutingQueries):
             ).one_or_none()
             if call is None:  # another worker holds or took it
                 continue
-            if call.queue_id not in queues:
-                queues[call.queue_id] = queue_spec(db.get_one(QueueRecord, call.queue_id))
-            spec = queues[call.queue_id]
-            for choice in rank_agents(candidates=available, queue=spec, language=call.language, key=self._strategy):
-                agent = db.scalars(
-                    select(AgentRecord)
-                    .where(AgentRecord.id == choice.agent_id, AgentRecord.state == AgentState.AVAILABLE)
-                    .with_for_update(skip_locked=True)
-                    .execution_options(populate_existing=True)
-                ).one_or_none()
-                available.remove(choice)
-                if agent is None:  # another worker reserved it meanwhile
-                    continue
-                return self._reserve(db, call, agent, events)
+            waited = (self._clock() - call.enqueued_at).total_seconds()
+            tiers = eligibility_tiers(
+                queue=self._spec(db, call.queue_id, queues),
+                rules=self._overflow.get(call.queue_id, ()),
+                waited_s=waited,
+                lookup=lambda queue_id: self._spec(db, queue_id, queues),
+            )
+            preferred = self._preferred(db, call)
+            for tier, spec in enumerate(tiers):
+                ranked = rank_agents(candidates=available, queue=spec, language=call.language, key=self._strategy)
+                ranked.sort(key=lambda c: c.agent_id != preferred)  # stable: the strategy's order otherwise
+                for choice in ranked:
+                    agent = db.scalars(
+                        select(AgentRecord)
+                        .where(AgentRecord.id == choice.agent_id, AgentRecord.state == AgentState.AVAILABLE)
+                        .with_for_update(skip_locked=True)
+                        .execution_options(populate_existing=True)
+                    ).one_or_none()
+                    available.remove(choice)
+                    if agent is None:  # another worker reserved it meanwhile
+                        continue
+                    return self._reserve(db, call, agent, events, overflow=tier > 0)
         return None
 
-    def _reserve(self, db: Session, call: QueuedCallRecord, agent: AgentRecord, events: list[Event]) -> Assignment:
+    def _preferred(self, db: Session, call: QueuedCallRecord) -> str | None:
+        if not self._prefer_last_agent or call.caller_hash is None:
+            return None
+        return last_agent(db, call.caller_hash)
+
+    @staticmethod
+    def _spec(db: Session, queue_id: str, cache: dict[str, QueueSpec]) -> QueueSpec:
+        if queue_id not in cache:
+            row = db.get(QueueRecord, queue_id)
+            if row is None:
+                raise RoutingError("unknown_queue", f"no queue {queue_id!r} (named by an overflow rule); save it first")
+            cache[queue_id] = queue_spec(row)
+        return cache[queue_id]
+
+    def _reserve(
+        self, db: Session, call: QueuedCallRecord, agent: AgentRecord, events: list[Event], *, overflow: bool
+    ) -> Assignment:
         now = self._clock()
-        self._transition(db, agent, AgentTrigger.RESERVE, events, call_id=call.id)
+        record_transition(db, agent, AgentTrigger.RESERVE, events, now=self._clock(), call_id=call.id)
         agent.current_call_id = call.id
         call.status, call.agent_id, call.offered_at = CallStatus.OFFERED, agent.id, now
         call.offers += 1
         waited = (now - call.enqueued_at).total_seconds()
         events.append(CallAssigned(call_id=call.id, agent_id=agent.id, queue_id=call.queue_id, waited_s=waited, at=now))
-        return Assignment(call_id=call.id, agent_id=agent.id, queue_id=call.queue_id, waited_s=waited)
+        return Assignment(
+            call_id=call.id, agent_id=agent.id, queue_id=call.queue_id, waited_s=waited, overflow=overflow
+        )
 
     def answer(self, *, agent_id: str) -> QueuedCall:
         """The reserved agent picked up the ringing call."""
         events: list[Event] = []
         with write_transaction(self._sessions) as db:
-            agent = self._locked_agent(db, agent_id)
-            call = self._current_call(db, agent, expected=AgentState.RESERVED)
-            self._transition(db, agent, AgentTrigger.ANSWER, events, call_id=call.id)
+            agent = locked_agent(db, agent_id)
+            call = current_call(db, agent, expected=AgentState.RESERVED)
+            record_transition(db, agent, AgentTrigger.ANSWER, events, now=self._clock(), call_id=call.id)
             call.status, call.answered_at = CallStatus.ASSIGNED, self._clock()
             result = queued_call(call)
         self._emit(events)
@@ -208,14 +282,20 @@ class RoutingEngine(RoutingQueries):
         waiting with its original enqueue time, so it keeps its place in the queue."""
         events: list[Event] = []
         with write_transaction(self._sessions) as db:
-            result = self._ring_no_answer_in(db, self._locked_agent(db, agent_id), events)
+            result = self._ring_no_answer_in(db, locked_agent(db, agent_id), events)
         self._emit(events)
         return result
 
     def _ring_no_answer_in(self, db: Session, agent: AgentRecord, events: list[Event]) -> QueuedCall:
-        call = self._current_call(db, agent, expected=AgentState.RESERVED)
-        self._transition(
-            db, agent, AgentTrigger.RING_NO_ANSWER, events, call_id=call.id, reason=NotReadyReason.RING_NO_ANSWER
+        call = current_call(db, agent, expected=AgentState.RESERVED)
+        record_transition(
+            db,
+            agent,
+            AgentTrigger.RING_NO_ANSWER,
+            events,
+            now=self._clock(),
+            call_id=call.id,
+            reason=NotReadyReason.RING_NO_ANSWER,
         )
         agent.current_call_id = None
         call.status, call.agent_id, call.offered_at = CallStatus.WAITING, None, None
@@ -227,10 +307,10 @@ class RoutingEngine(RoutingQueries):
         queue's wrap-up time has passed (or the agent finishes it earlier)."""
         events: list[Event] = []
         with write_transaction(self._sessions) as db:
-            agent = self._locked_agent(db, agent_id)
-            call = self._current_call(db, agent, expected=AgentState.ON_CALL)
+            agent = locked_agent(db, agent_id)
+            call = current_call(db, agent, expected=AgentState.ON_CALL)
             now = self._clock()
-            self._transition(db, agent, AgentTrigger.END_CALL, events, call_id=call.id)
+            record_transition(db, agent, AgentTrigger.END_CALL, events, now=self._clock(), call_id=call.id)
             spec = queue_spec(db.get_one(QueueRecord, call.queue_id))
             agent.wrap_up_until = now + timedelta(seconds=spec.wrap_up_s)
             agent.current_call_id, agent.last_call_ended_at = None, now
@@ -244,15 +324,15 @@ class RoutingEngine(RoutingQueries):
         """The caller hung up before an agent answered; a ringing agent becomes available again."""
         events: list[Event] = []
         with write_transaction(self._sessions) as db:
-            call = self._locked_call_and_agent(db, call_id)
+            call = locked_call_and_agent(db, call_id)
             if call.status not in (CallStatus.WAITING, CallStatus.OFFERED):
                 raise RoutingError(
                     "call_not_waiting",
                     f"call {call_id!r} is {call.status}; only a waiting or ringing call can be abandoned",
                 )
             if call.status == CallStatus.OFFERED and call.agent_id is not None:
-                agent = self._locked_agent(db, call.agent_id)  # already locked: same row, same transaction
-                self._transition(db, agent, AgentTrigger.WITHDRAW_OFFER, events, call_id=call.id)
+                agent = locked_agent(db, call.agent_id)  # already locked: same row, same transaction
+                record_transition(db, agent, AgentTrigger.WITHDRAW_OFFER, events, now=self._clock(), call_id=call.id)
                 agent.current_call_id = None
             call.status, call.agent_id, call.ended_at = CallStatus.ABANDONED, None, self._clock()
             result = queued_call(call)
@@ -281,7 +361,14 @@ class RoutingEngine(RoutingQueries):
                 .execution_options(populate_existing=True)
             ).all()
             for agent in expired:
-                self._transition(db, agent, AgentTrigger.WRAP_UP_TIMEOUT, events, wrap_up_until=agent.wrap_up_until)
+                record_transition(
+                    db,
+                    agent,
+                    AgentTrigger.WRAP_UP_TIMEOUT,
+                    events,
+                    now=self._clock(),
+                    wrap_up_until=agent.wrap_up_until,
+                )
         self._emit(events)
         return rang_out, len(expired)
 
@@ -290,104 +377,15 @@ class RoutingEngine(RoutingQueries):
     def _ring_out_if_due(self, db: Session, agent_id: str, now: datetime, events: list[Event]) -> bool:
         """Ring-no-answer for the agent's offer if it has rung longer than its queue's ring timeout
         (re-checked under the agent's lock: the agent may have answered meanwhile)."""
-        agent = self._locked_agent(db, agent_id)
+        agent = locked_agent(db, agent_id)
         if agent.state != AgentState.RESERVED:
             return False
-        call = self._current_call(db, agent, expected=AgentState.RESERVED)
+        call = current_call(db, agent, expected=AgentState.RESERVED)
         timeout_s = db.get_one(QueueRecord, call.queue_id).ring_timeout_s
         if call.offered_at is None or call.offered_at + timedelta(seconds=timeout_s) > now:
             return False
         self._ring_no_answer_in(db, agent, events)
         return True
-
-    def _locked_call_and_agent(self, db: Session, call_id: str) -> QueuedCallRecord:
-        """Lock a call and the agent it rings at, agent first: every path that locks both takes
-        them in that order (agent → call), so two transactions cannot deadlock on them."""
-        for _ in range(3):
-            peek = db.get(QueuedCallRecord, call_id)
-            if peek is None:
-                raise RoutingError("unknown_call", f"no queued call {call_id!r}")
-            agent_id = peek.agent_id
-            if agent_id is not None:
-                self._locked_agent(db, agent_id)
-            call = db.scalars(
-                select(QueuedCallRecord)
-                .where(QueuedCallRecord.id == call_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).one()
-            if call.agent_id == agent_id:
-                return call
-        raise RoutingError("call_busy", f"call {call_id!r} kept changing agents; try again")
-
-    def _locked_agent(self, db: Session, agent_id: str) -> AgentRecord:
-        row = db.scalars(
-            select(AgentRecord)
-            .where(AgentRecord.id == agent_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).one_or_none()
-        if row is None:
-            raise RoutingError("unknown_agent", f"no agent {agent_id!r}; create it with save_agent first")
-        return row
-
-    def _current_call(self, db: Session, agent: AgentRecord, *, expected: AgentState) -> QueuedCallRecord:
-        if agent.state != expected or agent.current_call_id is None:
-            raise RoutingError("agent_has_no_call", f"agent {agent.id!r} is {agent.state}, not {expected} with a call")
-        return db.scalars(
-            select(QueuedCallRecord)
-            .where(QueuedCallRecord.id == agent.current_call_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).one()
-
-    def _transition(
-        self,
-        db: Session,
-        agent: AgentRecord,
-        trigger: AgentTrigger,
-        events: list[Event],
-        *,
-        reason: NotReadyReason | None = None,
-        call_id: str | None = None,
-        wrap_up_until: datetime | None = None,
-    ) -> AgentTransition:
-        now = self._clock()
-        done = apply(
-            agent_id=agent.id,
-            state=AgentState(agent.state),
-            trigger=trigger,
-            reason=reason,
-            call_id=call_id,
-            now=now,
-            wrap_up_until=wrap_up_until,
-        )
-        agent.state, agent.reason, agent.state_since = done.target, done.reason, now
-        if done.target is not AgentState.WRAP_UP:
-            agent.wrap_up_until = None
-        db.add(
-            AgentTransitionRecord(
-                agent_id=agent.id,
-                trigger=trigger,
-                from_state=done.source,
-                to_state=done.target,
-                reason=done.reason,
-                call_id=call_id,
-                at=now,
-            )
-        )
-        events.append(
-            AgentStateChanged(
-                agent_id=agent.id,
-                trigger=trigger,
-                from_state=done.source,
-                to_state=done.target,
-                reason=done.reason,
-                call_id=call_id,
-                at=now,
-            )
-        )
-        return done
 
     def _emit(self, events: list[Event]) -> None:
         if self._publish is not None:

@@ -63,6 +63,7 @@ class Candidate:
     languages: frozenset[str]
     idle_since: datetime  # when the agent last became available
     calls_handled: int = 0
+    last_call_ended_at: datetime | None = None  # None: no call yet
 
 
 @dataclass(frozen=True)
@@ -100,3 +101,26 @@ class Assignment:
     agent_id: str
     queue_id: str
     waited_s: float
+    overflow: bool = False  # the agent was eligible only through the queue's overflow rules
+
+
+class RefusalReason(StrEnum):
+    CLOSED = "closed"  # outside the queue's business hours, or a holiday
+    BLACKLISTED = "blacklisted"  # the caller's number is on the blacklist
+
+
+class VoiceAction(StrEnum):
+    """What the voice layer does with a refused call."""
+
+    PLAY_MESSAGE_AND_HANG_UP = "play_message_and_hang_up"
+
+
+@dataclass(frozen=True)
+class Refused:
+    """``enqueue`` did not queue the call: play the message for ``reason``, then hang up."""
+
+    call_id: str
+    queue_id: str
+    reason: RefusalReason
+    action: VoiceAction = VoiceAction.PLAY_MESSAGE_AND_HANG_UP
+    opens_at: datetime | None = None  # CLOSED: the next opening (None: not within 400 days)

@@ -1,13 +1,23 @@
-"""Reads of the ACD's durable state: agents, calls, queues, waiting order and queue position."""
+"""Reads of the ACD's durable state: agents, calls, queues, waiting order, queue position and the
+estimated wait of a queued call."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from routing.models import AgentView, CallStatus, QueuedCall, QueueSpec
+from routing.agent_state import AgentState
+from routing.models import AgentView, CallStatus, Candidate, QueuedCall, QueueSpec
+from routing.selection import is_eligible
 from routing.store import agent_view, queue_spec, queued_call
 from routing.tables import AgentRecord, QueuedCallRecord, QueueRecord
+
+STAFFED = (AgentState.AVAILABLE, AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
+"""Agents who will take a call soon; offline and not-ready agents do not count for the estimate."""
+AHT_SAMPLE = 100
+"""The estimate's handle time is the mean over this many most recent completed calls of the queue."""
 
 WAITING_ORDER = (QueuedCallRecord.priority.desc(), QueuedCallRecord.enqueued_at, QueuedCallRecord.id)
 """Best first: higher priority, then earlier enqueue (aging), then call id for a stable order."""
@@ -21,9 +31,27 @@ class RoutingError(ValueError):
         self.code = code
 
 
+@dataclass(frozen=True)
+class WaitEstimate:
+    """``seconds = position × aht_s / agents``: the expected wait of the ``position``-th caller in
+    line when ``agents`` busy agents each free up after an exponential handle time of mean
+    ``aht_s`` (exact for M/M/c with first-in-first-out; callers with a higher priority arriving
+    later make the real wait longer). ``seconds`` is ``None`` when no eligible agent is staffed."""
+
+    call_id: str
+    position: int
+    agents: int  # staffed (available, reserved, on call, wrap-up) agents eligible for the call
+    aht_s: float
+    aht_measured: bool  # False: no completed call in the queue yet, the default handle time was used
+    seconds: float | None
+
+
 class RoutingQueries:
-    def __init__(self, *, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, *, sessions: sessionmaker[Session], default_aht_s: float = 180.0) -> None:
+        if default_aht_s <= 0:
+            raise ValueError(f"default_aht_s must be > 0 seconds, got {default_aht_s!r}")
         self._sessions = sessions
+        self._default_aht_s = default_aht_s
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -58,16 +86,63 @@ class RoutingQueries:
 
     def position(self, *, call_id: str) -> int:
         """1-based place of a waiting call in its queue."""
-        call = self.call(call_id=call_id)
-        if call.status is not CallStatus.WAITING:
-            raise RoutingError("call_not_waiting", f"call {call_id!r} is {call.status}, it has no queue position")
-        W = QueuedCallRecord
-        ahead = (W.priority > call.priority) | (
-            (W.priority == call.priority)
-            & ((W.enqueued_at < call.enqueued_at) | ((W.enqueued_at == call.enqueued_at) & (W.id < call.call_id)))
-        )
         with self._sessions() as db:
-            count = db.scalar(
-                select(func.count()).where(W.queue_id == call.queue_id, W.status == CallStatus.WAITING, ahead)
+            return _position_in(db, self._waiting_call(db, call_id))
+
+    @staticmethod
+    def _waiting_call(db: Session, call_id: str) -> QueuedCallRecord:
+        row = db.get(QueuedCallRecord, call_id)
+        if row is None:
+            raise RoutingError("unknown_call", f"no queued call {call_id!r}")
+        if row.status != CallStatus.WAITING:
+            raise RoutingError("call_not_waiting", f"call {call_id!r} is {row.status}, it has no queue position")
+        return row
+
+    def estimated_wait(self, *, call_id: str) -> WaitEstimate:
+        """The expected wait of a waiting call from now on (see :class:`WaitEstimate`). The handle
+        time (talk + the queue's wrap-up) is the mean of the queue's last ``AHT_SAMPLE`` completed
+        calls, or the engine's ``default_aht_s`` before the queue has completed one."""
+        with self._sessions() as db:
+            call = self._waiting_call(db, call_id)
+            place = _position_in(db, call)
+            spec = queue_spec(db.get_one(QueueRecord, call.queue_id))
+            talks = db.execute(
+                select(QueuedCallRecord.answered_at, QueuedCallRecord.ended_at)
+                .where(QueuedCallRecord.queue_id == call.queue_id, QueuedCallRecord.status == CallStatus.COMPLETED)
+                .order_by(QueuedCallRecord.ended_at.desc())
+                .limit(AHT_SAMPLE)
+            ).all()
+            staffed = db.execute(
+                select(AgentRecord.id, AgentRecord.skills, AgentRecord.languages, AgentRecord.state_since).where(
+                    AgentRecord.state.in_(STAFFED)
+                )
+            ).all()
+        handle = [(end - start).total_seconds() + spec.wrap_up_s for start, end in talks if start and end]
+        aht_s = sum(handle) / len(handle) if handle else self._default_aht_s
+        agents = sum(
+            1
+            for agent_id, skills, languages, since in staffed
+            if is_eligible(
+                Candidate(agent_id=agent_id, skills=skills, languages=frozenset(languages), idle_since=since),
+                spec,
+                language=call.language,
             )
-        return int(count or 0) + 1
+        )
+        return WaitEstimate(
+            call_id=call_id,
+            position=place,
+            agents=agents,
+            aht_s=aht_s,
+            aht_measured=bool(handle),
+            seconds=place * aht_s / agents if agents else None,
+        )
+
+
+def _position_in(db: Session, call: QueuedCallRecord) -> int:
+    W = QueuedCallRecord
+    ahead = (W.priority > call.priority) | (
+        (W.priority == call.priority)
+        & ((W.enqueued_at < call.enqueued_at) | ((W.enqueued_at == call.enqueued_at) & (W.id < call.id)))
+    )
+    count = db.scalar(select(func.count()).where(W.queue_id == call.queue_id, W.status == CallStatus.WAITING, ahead))
+    return int(count or 0) + 1

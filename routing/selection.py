@@ -36,6 +36,12 @@ def best_skill(agent: Candidate, queue: QueueSpec) -> float:
     return -float(sum(agent.skills.get(skill, 0) for skill in queue.required_skills))
 
 
+def round_robin(agent: Candidate, _queue: QueueSpec) -> float:
+    """The agent whose last call ended longest ago goes next, agents without a call first: agents
+    take turns whatever their breaks (``longest_idle`` restarts an agent's clock after a pause)."""
+    return agent.last_call_ended_at.timestamp() if agent.last_call_ended_at else float("-inf")
+
+
 def compose(*strategies: Strategy) -> Callable[[Candidate, QueueSpec], tuple[float | str, ...]]:
     if not strategies:
         raise ValueError("compose needs at least one strategy, e.g. compose(longest_idle)")
@@ -50,6 +56,7 @@ STRATEGIES: dict[str, Strategy] = {
     "longest_idle": longest_idle,
     "fewest_calls": fewest_calls,
     "best_skill": best_skill,
+    "round_robin": round_robin,
 }
 
 RankKey = Callable[[Candidate, QueueSpec], tuple[float | str, ...]]

@@ -109,6 +109,7 @@ def available_candidates(db: Session) -> list[Candidate]:
             AgentRecord.languages,
             AgentRecord.state_since,
             AgentRecord.calls_handled,
+            AgentRecord.last_call_ended_at,
         ).where(AgentRecord.state == AgentState.AVAILABLE)
     )
     return [
@@ -118,8 +119,9 @@ def available_candidates(db: Session) -> list[Candidate]:
             languages=frozenset(str(x) for x in languages),
             idle_since=since,
             calls_handled=calls,
+            last_call_ended_at=ended,
         )
-        for agent_id, skills, languages, since, calls in rows
+        for agent_id, skills, languages, since, calls, ended in rows
     ]
 
 

@@ -94,6 +94,17 @@ class QueuedCallRecord(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     offers: Mapped[int] = mapped_column(Integer, default=0)
     missed_by: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    caller_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # never the number
+
+
+class CallerListRecord(Base):
+    """A caller number on the blacklist or the red list, by hash only (``routing/callers.py``)."""
+
+    __tablename__ = "caller_lists"
+
+    number_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    list: Mapped[str] = mapped_column(String(16))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class AgentTransitionRecord(Base):

@@ -291,3 +291,54 @@ def test_bad_requests_are_refused_by_name(db: Engine, clock: ManualClock) -> Non
     with pytest.raises(RoutingError, match="no queued call 'c9'") as unknown:
         acd.call(call_id="c9")
     assert unknown.value.code == "unknown_call"
+
+
+def test_estimated_wait_is_position_times_aht_over_staffed_eligible_agents(db: Engine, clock: ManualClock) -> None:
+    acd = _engine(db, clock)
+    acd.enqueue(call_id="c0", queue_id="baggage_en")
+    acd.enqueue(call_id="c00", queue_id="baggage_en")
+    none_staffed = acd.estimated_wait(call_id="c0")
+    assert (none_staffed.agents, none_staffed.seconds, none_staffed.aht_s) == (0, None, 180.0)
+    _agent(acd, "a1", baggage=2)
+    _agent(acd, "a2", baggage=3)
+    _agent(acd, "zh-only", "zh", baggage=5)  # does not speak the call's language
+    _agent(acd, "paused", baggage=5)
+    acd.pause(agent_id="paused", reason=NotReadyReason.BREAK)  # not staffed: left out
+    for agent in ("a1", "a2"):
+        call = acd.assign_next()
+        assert call is not None and call.agent_id == agent
+        acd.answer(agent_id=agent)
+    clock.advance(60)
+    acd.end_call(agent_id="a1")  # 60 s talk + 30 s wrap-up
+    clock.advance(60)
+    acd.end_call(agent_id="a2")  # 120 s talk + 30 s wrap-up
+    acd.enqueue(call_id="c1", queue_id="baggage_en")
+    acd.enqueue(call_id="c2", queue_id="baggage_en")
+    acd.enqueue(call_id="c3", queue_id="baggage_en", red_list=True)
+    estimate = acd.estimated_wait(call_id="c2")
+    assert (estimate.position, estimate.agents, estimate.aht_measured) == (3, 2, True)
+    assert estimate.aht_s == pytest.approx(120.0)
+    assert estimate.seconds == pytest.approx(3 * 120.0 / 2)
+    with pytest.raises(RoutingError, match="call 'c0' is completed, it has no queue position"):
+        acd.estimated_wait(call_id="c0")
+
+
+def test_round_robin_keeps_the_turn_across_a_pause(db: Engine, clock: ManualClock) -> None:
+    acd = _engine(db, clock, strategy=strategy_from_names(["round_robin"]))
+    for agent in ("a1", "a2", "a3"):
+        _agent(acd, agent, baggage=2)
+    served = []
+    for n in range(3):
+        acd.enqueue(call_id=f"c{n}", queue_id="baggage_en")
+        assignment = acd.assign_next()
+        assert assignment is not None
+        served.append(assignment.agent_id)
+        clock.advance(10)
+        _serve(acd, assignment.agent_id)
+    assert served == ["a1", "a2", "a3"]
+    acd.pause(agent_id="a1", reason=NotReadyReason.BREAK)
+    clock.advance(10)
+    acd.resume(agent_id="a1")  # longest_idle would now put a1 last
+    acd.enqueue(call_id="c3", queue_id="baggage_en")
+    assignment = acd.assign_next()
+    assert assignment is not None and assignment.agent_id == "a1"  # its turn: its last call ended first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -61,8 +62,8 @@ def test_each_strategy_and_their_composition() -> None:
 
 
 def test_unknown_strategy_names_are_refused_by_name() -> None:
-    with pytest.raises(ValueError, match=r"unknown selection strategies \['round_robin'\]"):
-        strategy_from_names(["longest_idle", "round_robin"])
+    with pytest.raises(ValueError, match=r"unknown selection strategies \['preferred_agent'\]"):
+        strategy_from_names(["longest_idle", "preferred_agent"])
     with pytest.raises(ValueError, match="at least one strategy"):
         compose()
 
@@ -80,3 +81,13 @@ def test_call_order_and_priority_rules() -> None:
 
     calls = [call("new", 0, 5), call("old", 0, 1), call("vip", 100, 9), call("lvl", 3, 9)]
     assert [c.call_id for c in sorted(calls, key=call_order)] == ["vip", "lvl", "old", "new"]
+
+
+def test_round_robin_takes_turns_by_the_end_of_the_last_call() -> None:
+    never = replace(_agent("z-never", idle_min=30, calls=0), last_call_ended_at=None)
+    early = replace(_agent("b-early", idle_min=20, calls=9), last_call_ended_at=T0)
+    late = replace(_agent("a-late", idle_min=0, calls=1), last_call_ended_at=T0 + timedelta(minutes=5))
+    ranked = rank_agents(candidates=[late, early, never], queue=QUEUE, key=strategy_from_names(["round_robin"]))
+    assert [c.agent_id for c in ranked] == ["z-never", "b-early", "a-late"]
+    by_idle = rank_agents(candidates=[late, early, never], queue=QUEUE, key=compose(longest_idle))
+    assert [c.agent_id for c in by_idle] == ["a-late", "b-early", "z-never"]  # a different order

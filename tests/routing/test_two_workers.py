@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from routing.engine import RoutingEngine
 from routing.models import AgentProfile, CallStatus, QueueSpec
-from routing.tables import AgentRecord, AgentTransitionRecord, QueuedCallRecord
+from routing.tables import AgentRecord, AgentTransitionRecord, QueuedCallRecord, QueueRecord
 from skycall.storage import create_engine_for, migrate
 from tests.routing.conftest import sqlite_url
 from tests.routing.worker import run_worker
@@ -46,8 +46,33 @@ def _seed(url: str) -> None:
     engine.dispose()
 
 
+def _clear(url: str) -> None:
+    engine = create_engine_for(url)
+    try:
+        with Session(engine) as db:
+            for table in (AgentTransitionRecord, QueuedCallRecord, AgentRecord, QueueRecord):
+                db.execute(delete(table))
+            db.commit()
+    finally:
+        engine.dispose()
+
+
+def _run_concurrently(url: str) -> dict[str, list[tuple[str, str]]]:
+    """Seed and run both workers; correctness is checked on every attempt. An attempt in which one
+    worker got no call at all (it was descheduled until the queue was empty) shows no concurrency,
+    so it is run again on fresh rows, up to three times."""
+    for attempt in range(3):
+        if attempt:
+            _clear(url)
+        _seed(url)
+        by_worker = _run_two_workers(url)
+        _check(url, by_worker)
+        if all(by_worker.values()):
+            return by_worker
+    pytest.fail("in 3 attempts one worker always took every call: the machine was too busy to show concurrency")
+
+
 def _run_two_workers(url: str) -> dict[str, list[tuple[str, str]]]:
-    _seed(url)
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(2)
     results = ctx.Queue()
@@ -66,9 +91,6 @@ def _check(url: str, by_worker: dict[str, list[tuple[str, str]]]) -> None:
     call_counts = Counter(call for call, _ in assignments)
     assert len(call_counts) == CALLS, "every call was assigned"
     assert max(call_counts.values()) == 1, "no call was assigned twice"
-    assert all(len(pairs) > 0 for pairs in by_worker.values()), (
-        f"both workers assigned: {[len(p) for p in by_worker.values()]}"
-    )
     engine = create_engine_for(url)
     try:
         with Session(engine) as db:
@@ -93,12 +115,13 @@ def _check(url: str, by_worker: dict[str, list[tuple[str, str]]]) -> None:
 
 
 def test_two_processes_never_double_assign_on_sqlite(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path)
-    _check(url, _run_two_workers(url))
+    by_worker = _run_concurrently(sqlite_url(tmp_path))
+    assert all(by_worker.values())
 
 
 def test_two_processes_never_double_assign_on_postgresql(pg_url: str) -> None:
-    _check(pg_url, _run_two_workers(pg_url))
+    by_worker = _run_concurrently(pg_url)
+    assert all(by_worker.values())
 
 
 def test_the_database_refuses_a_second_live_call_for_one_agent(db_url: str) -> None:

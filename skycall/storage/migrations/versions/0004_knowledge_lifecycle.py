@@ -3,7 +3,7 @@
 Existing documents become published version 1 of themselves.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -65,6 +65,8 @@ def upgrade() -> None:
     op.execute(
         "UPDATE kb_documents SET status = 'published', version = 1, published_version = 1, updated_at = ingested_at"
     )
+    with op.batch_alter_table("kb_documents") as batch:
+        batch.alter_column("updated_at", existing_type=sa.DateTime(timezone=True), nullable=False)
 
 
 def downgrade() -> None:
