@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from skycall.settings import Settings
 
@@ -37,3 +40,21 @@ def model_dir() -> Iterator[Path]:
     except ModelMismatchError as exc:
         pytest.fail(f"bundled models are not assembled in {MODEL_DIR}; run `skycall models fetch`:\n{exc}")
     yield MODEL_DIR
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A throwaway database on the local PostgreSQL server, dropped afterwards."""
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"skycall_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable ({exc.orig}); start it or set SKYCALL_TEST_POSTGRES_URL")
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -7,11 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, inspect, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, inspect, select, text
 
 from skycall.storage import create_engine_for, migrate, session_factory
-from tests.conftest import PG_URL
 from voicebot.tables import CallRecord, TurnRecord
 
 TABLES = {"alembic_version", "calls", "turns", "kb_documents"}
@@ -59,22 +57,12 @@ def test_sqlite_file_uses_wal_and_round_trips(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"skycall_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {PG_URL} is not reachable ({exc.orig}); start it or set SKYCALL_TEST_POSTGRES_URL")
-    engine = create_engine_for(PG_URL.rsplit("/", 1)[0] + f"/{name}")
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    engine = create_engine_for(pg_url)
     try:
         yield engine
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_postgresql_migrations_and_round_trip(pg_engine: Engine) -> None:
