@@ -45,7 +45,15 @@ def create_app(settings: Settings, *, models_verified: bool = False) -> FastAPI:
         finally:
             await runtime.aclose()
 
-    app = FastAPI(title="skycall", version=__version__, lifespan=lifespan)
+    public_docs = settings.environment != "production"  # the API schema is not published in production
+    app = FastAPI(
+        title="skycall",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if public_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if public_docs else None,
+    )
     app.state.settings = settings
     app.state.call_tokens = CallTokens(settings.signing_key(), settings.call_token_ttl_s)
     app.state.call_token_limit = RateLimit(settings.call_token_rate)

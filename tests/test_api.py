@@ -4,6 +4,7 @@ and clear errors. (The voice path itself is covered end to end in tests/e2e.)"""
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
@@ -87,3 +88,11 @@ def test_a_call_token_works_only_once(client: TestClient) -> None:
     with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect(f"/ws/call?token={token}") as ws:
         ws.receive_text()
     assert info.value.code == 4401 and "already used" in info.value.reason
+
+
+def test_the_api_schema_is_not_published_in_production(settings: Settings) -> None:
+    prod = settings.model_copy(update={"environment": "production", "secret_key": SecretStr("k" * 40)})
+    client = TestClient(create_app(prod))
+    assert client.get("/docs").status_code == 404 and client.get("/openapi.json").status_code == 404
+    dev = TestClient(create_app(settings))
+    assert "/api/kb/upload" in dev.get("/openapi.json").json()["paths"]
