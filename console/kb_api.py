@@ -124,10 +124,10 @@ def _out(d: KbDocument) -> dict[str, Any]:
 
 
 def _find(kb: KnowledgeBase, kind: str, lang: str, doc_key: str) -> KbDocument:
-    for d in kb.documents():
-        if (d.kind, d.lang, d.doc_key) == (kind, lang, doc_key):
-            return d
-    raise HTTPException(404, f"no {kind} {doc_key!r} in {lang}")
+    try:
+        return kb.document((doc_key, lang, kind))
+    except KnowledgeError as exc:
+        raise HTTPException(404, str(exc)) from None
 
 
 @router.get("/documents", response_model=list[DocumentOut])

@@ -92,6 +92,11 @@ class KnowledgeBase:
             raise KnowledgeError(f"{row.doc_key} ({row.lang}) has no version {version}; it has 1 to {row.version}")
         return v
 
+    def document(self, key: DocKey) -> KbDocument:
+        """One document by (doc_key, lang, kind); ``KnowledgeError`` if there is none."""
+        with self.sessions() as db:
+            return self._get(db, key)
+
     def documents(self) -> list[KbDocument]:
         with self.sessions() as db:
             return list(db.scalars(select(KbDocument).order_by(KbDocument.kind, KbDocument.doc_key, KbDocument.lang)))

@@ -36,26 +36,16 @@ def record_transition(
     agent.state, agent.reason, agent.state_since = done.target, done.reason, now
     if done.target is not AgentState.WRAP_UP:
         agent.wrap_up_until = None
-    db.add(
-        AgentTransitionRecord(
-            agent_id=agent.id,
-            trigger=trigger,
-            from_state=done.source,
-            to_state=done.target,
-            reason=done.reason,
-            call_id=call_id,
-            at=now,
-        )
+    event = AgentStateChanged(
+        agent_id=agent.id,
+        trigger=trigger,
+        from_state=done.source,
+        to_state=done.target,
+        reason=done.reason,
+        call_id=call_id,
+        at=now,
     )
-    events.append(
-        AgentStateChanged(
-            agent_id=agent.id,
-            trigger=trigger,
-            from_state=done.source,
-            to_state=done.target,
-            reason=done.reason,
-            call_id=call_id,
-            at=now,
-        )
-    )
+    # the audit row and the published event carry the same facts
+    db.add(AgentTransitionRecord(**event.model_dump(exclude={"type"})))
+    events.append(event)
     return done
