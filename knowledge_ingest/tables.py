@@ -31,6 +31,7 @@ class KbDocument(Base):
     title: Mapped[str] = mapped_column(String(500))  # of the latest version
     category: Mapped[str] = mapped_column(String(100), default="")
     body: Mapped[str] = mapped_column(Text)  # of the latest version
+    spoken: Mapped[str] = mapped_column(Text, default="", server_default="")  # of the latest version
     source: Mapped[str] = mapped_column(String(1000), default="")
     content_sha256: Mapped[str] = mapped_column(String(64))  # of the latest version
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)  # chunks of the published version in the index
@@ -54,6 +55,8 @@ class KbDocumentVersion(Base):
     title: Mapped[str] = mapped_column(String(500))
     category: Mapped[str] = mapped_column(String(100), default="")
     body: Mapped[str] = mapped_column(Text)
+    # channel variant: a short answer written to be spoken (the body is the text/chat answer)
+    spoken: Mapped[str] = mapped_column(Text, default="", server_default="")
     similar_questions: Mapped[list[Any]] = mapped_column(JSON, default=list)
     content_sha256: Mapped[str] = mapped_column(String(64))
     author: Mapped[str] = mapped_column(String(200), default="")
