@@ -61,6 +61,18 @@ class GroundedAnswerer:
             return _once(NO_ANSWER[language])
         return self._llm.stream(build_messages(question, passages, language), max_tokens=self._max_tokens)
 
+    async def warm(self, question: str, passages: list[Passage], language: str) -> None:
+        """Prefill the LLM server's prompt cache while the caller is still speaking.
+
+        Sends the prompt ``generate`` would send for ``question`` (a partial transcript) with a
+        one-token budget. llama.cpp keeps the KV cache of its last prompt and reuses the longest
+        common prefix, so when the final question arrives only its own tokens are new.
+        """
+        if not passages:
+            return
+        async for _ in self._llm.stream(build_messages(question, passages, language), max_tokens=1):
+            pass
+
 
 async def _once(text: str) -> AsyncIterator[str]:
     yield text
