@@ -18,14 +18,19 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from routing.agent_state import AgentState, AgentTrigger, NotReadyReason
+from routing.callbacks import CallbackActions
 from routing.callers import CallerList, CallerLists, last_agent, listed, number_hash
+from routing.chats import ChatActions, assign_chat
 from routing.hours import BusinessHours
 from routing.locks import current_call, locked_agent, locked_call_and_agent
 from routing.models import (
+    IN_LINE,
     AgentProfile,
     AgentView,
     Assignment,
     CallStatus,
+    Channel,
+    OverflowRule,
     QueuedCall,
     QueueSpec,
     RefusalReason,
@@ -33,11 +38,19 @@ from routing.models import (
 )
 from routing.overflow import OverflowRules, eligibility_tiers
 from routing.queries import WAITING_ORDER, RoutingError, RoutingQueries
-from routing.selection import DEFAULT_STRATEGY, RankKey, rank_agents
-from routing.store import agent_view, available_candidates, queue_row_values, queue_spec, queued_call, write_transaction
+from routing.selection import DEFAULT_STRATEGY, RankKey, is_eligible, rank_agents
+from routing.store import (
+    CandidateReader,
+    agent_view,
+    candidate_from_row,
+    queue_row_values,
+    queue_spec,
+    queued_call,
+    write_transaction,
+)
 from routing.tables import AgentRecord, QueuedCallRecord, QueueRecord
 from routing.transitions import record_transition
-from skycall.events import CallAssigned, Event
+from skycall.events import CallAssigned, CallOverflowed, CallRefused, Event
 from skycall.storage import session_factory
 from skycall.storage.base import utcnow
 
@@ -45,7 +58,7 @@ Clock = Callable[[], datetime]
 Publish = Callable[[Event], None]
 
 
-class RoutingEngine(CallerLists, RoutingQueries):
+class RoutingEngine(CallbackActions, ChatActions, CallerLists, RoutingQueries):
     def __init__(
         self,
         *,
@@ -59,11 +72,16 @@ class RoutingEngine(CallerLists, RoutingQueries):
         overflow: OverflowRules | None = None,
         prefer_last_agent: bool = True,
         number_key: bytes = b"",
+        callback_attempts: int = 3,
     ) -> None:
-        """``hours`` and ``overflow`` are configuration per queue id: a queue without hours is always
-        open, one without overflow rules is served by its own agents only (``routing/overflow.py``).
+        """``hours`` and ``overflow`` per queue id override what is stored with the queue
+        (``QueueSpec.hours``, ``QueueSpec.overflow``): a queue without hours is always open, one
+        without overflow rules is served by its own agents only (``routing/overflow.py``).
         ``prefer_last_agent``: offer a call first to the caller's last agent when that agent is
-        available and eligible. ``number_key``: the secret for caller-number hashes (HMAC)."""
+        available and eligible. ``number_key``: the secret for caller-number hashes (HMAC).
+        ``callback_attempts``: a callback the caller does not pick up this many times is abandoned."""
+        if callback_attempts < 1:
+            raise ValueError(f"callback_attempts must be ≥ 1, got {callback_attempts!r}")
         super().__init__(sessions=session_factory(engine), default_aht_s=default_aht_s)
         self._hours = dict(hours or {})
         self._overflow = dict(overflow or {})
@@ -73,6 +91,8 @@ class RoutingEngine(CallerLists, RoutingQueries):
         self._publish = publish
         self._strategy = strategy
         self._call_batch = call_batch
+        self._callback_attempts = callback_attempts
+        self._candidates = CandidateReader()
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -87,18 +107,29 @@ class RoutingEngine(CallerLists, RoutingQueries):
                     setattr(row, name, value)
 
     def save_agent(self, *, agent: AgentProfile) -> None:
-        """Create an agent (offline) or update its skills and languages, keeping its state."""
+        """Create an agent (offline) or update its skills, languages and chat concurrency, keeping
+        its state."""
         if not agent.languages:
             raise RoutingError("agent_without_language", f"agent {agent.agent_id!r} needs at least one language")
+        if agent.max_chats < 0:
+            raise RoutingError(
+                "bad_max_chats", f"agent {agent.agent_id!r}: max_chats must be ≥ 0, got {agent.max_chats}"
+            )
         with write_transaction(self._sessions) as db:
             row = db.get(AgentRecord, agent.agent_id)
             if row is None:
                 row = AgentRecord(id=agent.agent_id, state=AgentState.OFFLINE, state_since=self._clock())
-                row.calls_handled = 0
+                row.calls_handled, row.chats, row.profile_version = 0, 0, 0
                 db.add(row)
+            elif agent.max_chats < row.chats:
+                raise RoutingError(
+                    "agent_has_chats", f"agent {agent.agent_id!r} holds {row.chats} chats; max_chats cannot go below"
+                )
             row.name = agent.name
             row.skills = dict(agent.skills)
             row.languages = sorted(agent.languages)
+            row.max_chats = agent.max_chats
+            row.profile_version += 1  # decisions re-read this agent's skills (routing/store.py)
 
     # -- agent actions --------------------------------------------------------------------------
 
@@ -122,6 +153,10 @@ class RoutingEngine(CallerLists, RoutingQueries):
         events: list[Event] = []
         with write_transaction(self._sessions) as db:
             agent = locked_agent(db, agent_id)
+            if trigger is AgentTrigger.LOG_OUT and agent.chats:
+                raise RoutingError(
+                    "agent_has_chats", f"agent {agent_id!r} still holds {agent.chats} chats; end them first"
+                )
             record_transition(db, agent, trigger, events, now=self._clock(), reason=reason)
             view = agent_view(agent)
         self._emit(events)
@@ -138,17 +173,54 @@ class RoutingEngine(CallerLists, RoutingQueries):
         caller_level: int = 0,
         language: str | None = None,
         caller_number: str | None = None,
+        channel: Channel = Channel.VOICE,
     ) -> QueuedCall | Refused:
-        """Put a call in a queue; its priority follows the queue's rules, its wait starts now. A
-        queue outside its business hours, or a blacklisted ``caller_number``, refuses the call
-        (:class:`Refused`). A red-listed number counts as ``red_list``. Only the number's hash is
-        stored (``routing/callers.py``)."""
+        """Put a call (or a chat) in a queue; its priority follows the queue's rules, its wait starts
+        now. A queue outside its business hours, or a blacklisted ``caller_number``, refuses the call
+        (:class:`Refused`, published as ``CallRefused``). A red-listed number counts as
+        ``red_list``. Only the number's hash is stored (``routing/callers.py``)."""
+        result = self._enqueue(
+            call_id=call_id,
+            queue_id=queue_id,
+            red_list=red_list,
+            caller_level=caller_level,
+            language=language,
+            caller_number=caller_number,
+            channel=channel,
+        )
+        if isinstance(result, Refused):
+            self._emit(
+                [
+                    CallRefused(
+                        call_id=call_id,
+                        queue_id=queue_id,
+                        reason=result.reason,
+                        action=result.action,
+                        opens_at=result.opens_at,
+                        at=self._clock(),
+                    )
+                ]
+            )
+        return result
+
+    def _enqueue(
+        self,
+        *,
+        call_id: str,
+        queue_id: str,
+        red_list: bool,
+        caller_level: int,
+        language: str | None,
+        caller_number: str | None,
+        channel: Channel,
+    ) -> QueuedCall | Refused:
         caller_hash = None if caller_number is None else number_hash(caller_number, key=self._number_key)
         with write_transaction(self._sessions) as db:
             queue_row = db.get(QueueRecord, queue_id)
             if queue_row is None:
                 raise RoutingError("unknown_queue", f"no queue {queue_id!r}; create it with save_queue first")
-            hours = self._hours.get(queue_id)
+            spec = queue_spec(queue_row)
+            hours = self._hours.get(queue_id, spec.hours)
             if hours is not None and not hours.is_open(now := self._clock()):
                 return Refused(
                     call_id=call_id, queue_id=queue_id, reason=RefusalReason.CLOSED, opens_at=hours.next_opening(now)
@@ -159,7 +231,6 @@ class RoutingEngine(CallerLists, RoutingQueries):
             red_list = red_list or on_list is CallerList.RED_LIST
             if db.get(QueuedCallRecord, call_id) is not None:
                 raise RoutingError("call_already_queued", f"call {call_id!r} was already enqueued")
-            spec = queue_spec(queue_row)
             try:
                 priority = spec.priority_rules.priority(red_list=red_list, caller_level=caller_level)
             except ValueError as exc:
@@ -176,6 +247,9 @@ class RoutingEngine(CallerLists, RoutingQueries):
                 offers=0,
                 missed_by=[],
                 caller_hash=caller_hash,
+                channel=channel,
+                callback=False,
+                callback_attempts=0,
             )
             db.add(row)
             db.flush()
@@ -192,55 +266,96 @@ class RoutingEngine(CallerLists, RoutingQueries):
         return assignment
 
     def _assign_in(self, db: Session, events: list[Event]) -> Assignment | None:
-        ids = db.scalars(
-            select(QueuedCallRecord.id)
-            .where(QueuedCallRecord.status == CallStatus.WAITING)
+        Q = QueuedCallRecord
+        waiting = db.execute(
+            select(Q.id, Q.queue_id, Q.language, Q.enqueued_at, Q.channel, Q.caller_hash)
+            .where(Q.status.in_(IN_LINE))
             .order_by(*WAITING_ORDER)
             .limit(self._call_batch)
         ).all()
-        if not ids:
+        if not waiting:
             return None
-        available = available_candidates(db)
+        available = self._candidates.available(db)
         queues: dict[str, QueueSpec] = {}
-        for call_id in ids:
-            if not available:
-                return None
+        now = self._clock()
+        for call_id, queue_id, language, enqueued_at, channel_name, caller_hash in waiting:
+            channel = Channel(channel_name)
+            able = [c for c in available if c.can_take(channel)]
+            if not able:
+                continue
+            waited = (now - enqueued_at).total_seconds()
+            tiers = eligibility_tiers(
+                queue=self._spec(db, queue_id, queues),
+                rules=self._rules(db, queue_id, queues),
+                waited_s=waited,
+                lookup=lambda other: self._spec(db, other, queues),
+            )
+            ranked_tiers = [
+                rank_agents(candidates=able, queue=spec, language=language, key=self._strategy) for spec in tiers
+            ]
+            if not any(ranked_tiers):
+                continue  # nobody free can take it: not locked, not waited for
             call = db.scalars(
-                select(QueuedCallRecord)
-                .where(QueuedCallRecord.id == call_id, QueuedCallRecord.status == CallStatus.WAITING)
+                select(Q)
+                .where(Q.id == call_id, Q.status.in_(IN_LINE))
                 .with_for_update(skip_locked=True)
                 .execution_options(populate_existing=True)
             ).one_or_none()
             if call is None:  # another worker holds or took it
                 continue
-            waited = (self._clock() - call.enqueued_at).total_seconds()
-            tiers = eligibility_tiers(
-                queue=self._spec(db, call.queue_id, queues),
-                rules=self._overflow.get(call.queue_id, ()),
-                waited_s=waited,
-                lookup=lambda queue_id: self._spec(db, queue_id, queues),
-            )
-            preferred = self._preferred(db, call)
-            for tier, spec in enumerate(tiers):
-                ranked = rank_agents(candidates=available, queue=spec, language=call.language, key=self._strategy)
+            preferred = self._preferred(db, caller_hash)
+            for tier, (spec, ranked) in enumerate(zip(tiers, ranked_tiers, strict=True)):
                 ranked.sort(key=lambda c: c.agent_id != preferred)  # stable: the strategy's order otherwise
                 for choice in ranked:
-                    agent = db.scalars(
-                        select(AgentRecord)
-                        .where(AgentRecord.id == choice.agent_id, AgentRecord.state == AgentState.AVAILABLE)
-                        .with_for_update(skip_locked=True)
-                        .execution_options(populate_existing=True)
-                    ).one_or_none()
+                    if choice not in available:  # tried in an earlier tier
+                        continue
+                    agent = self._lock_candidate(db, choice.agent_id, channel)
                     available.remove(choice)
                     if agent is None:  # another worker reserved it meanwhile
                         continue
+                    locked = candidate_from_row(agent)
+                    if not (locked.can_take(channel) and is_eligible(locked, spec, language=call.language)):
+                        continue  # its profile changed after the unlocked read
+                    if tier:
+                        events.append(self._overflowed(call, spec, agent.id, waited))
+                    if channel is Channel.CHAT:
+                        return assign_chat(call, agent, events, now=now, overflow=tier > 0)
                     return self._reserve(db, call, agent, events, overflow=tier > 0)
         return None
 
-    def _preferred(self, db: Session, call: QueuedCallRecord) -> str | None:
-        if not self._prefer_last_agent or call.caller_hash is None:
+    @staticmethod
+    def _lock_candidate(db: Session, agent_id: str, channel: Channel) -> AgentRecord | None:
+        """The agent's row, locked, if it is still available with room for ``channel`` (re-checked
+        on the newest row version by PostgreSQL); ``None`` if another worker holds or took it."""
+        room = AgentRecord.chats == 0 if channel is Channel.VOICE else AgentRecord.chats < AgentRecord.max_chats
+        return db.scalars(
+            select(AgentRecord)
+            .where(AgentRecord.id == agent_id, AgentRecord.state == AgentState.AVAILABLE, room)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+
+    def _overflowed(self, call: QueuedCallRecord, spec: QueueSpec, agent_id: str, waited: float) -> CallOverflowed:
+        to_queue = spec.queue_id if spec.queue_id != call.queue_id else None
+        return CallOverflowed(
+            call_id=call.id,
+            queue_id=call.queue_id,
+            action="to_queue" if to_queue else "relaxed_skills",
+            waited_s=waited,
+            to_queue=to_queue,
+            agent_id=agent_id,
+            at=self._clock(),
+        )
+
+    def _rules(self, db: Session, queue_id: str, cache: dict[str, QueueSpec]) -> tuple[OverflowRule, ...]:
+        """Engine configuration if given for the queue, else the rules stored with it."""
+        configured = self._overflow.get(queue_id)
+        return tuple(configured) if configured is not None else self._spec(db, queue_id, cache).overflow
+
+    def _preferred(self, db: Session, caller_hash: str | None) -> str | None:
+        if not self._prefer_last_agent or caller_hash is None:
             return None
-        return last_agent(db, call.caller_hash)
+        return last_agent(db, caller_hash)
 
     @staticmethod
     def _spec(db: Session, queue_id: str, cache: dict[str, QueueSpec]) -> QueueSpec:
@@ -260,9 +375,23 @@ class RoutingEngine(CallerLists, RoutingQueries):
         call.status, call.agent_id, call.offered_at = CallStatus.OFFERED, agent.id, now
         call.offers += 1
         waited = (now - call.enqueued_at).total_seconds()
-        events.append(CallAssigned(call_id=call.id, agent_id=agent.id, queue_id=call.queue_id, waited_s=waited, at=now))
+        events.append(
+            CallAssigned(
+                call_id=call.id,
+                agent_id=agent.id,
+                queue_id=call.queue_id,
+                waited_s=waited,
+                at=now,
+                callback=call.callback,
+            )
+        )
         return Assignment(
-            call_id=call.id, agent_id=agent.id, queue_id=call.queue_id, waited_s=waited, overflow=overflow
+            call_id=call.id,
+            agent_id=agent.id,
+            queue_id=call.queue_id,
+            waited_s=waited,
+            overflow=overflow,
+            callback=call.callback,
         )
 
     def answer(self, *, agent_id: str) -> QueuedCall:
@@ -298,7 +427,8 @@ class RoutingEngine(CallerLists, RoutingQueries):
             reason=NotReadyReason.RING_NO_ANSWER,
         )
         agent.current_call_id = None
-        call.status, call.agent_id, call.offered_at = CallStatus.WAITING, None, None
+        call.status = CallStatus.CALLBACK if call.callback else CallStatus.WAITING  # same place: enqueued_at
+        call.agent_id, call.offered_at = None, None
         call.missed_by = [*call.missed_by, agent.id]
         return queued_call(call)
 
@@ -315,7 +445,7 @@ class RoutingEngine(CallerLists, RoutingQueries):
             agent.wrap_up_until = now + timedelta(seconds=spec.wrap_up_s)
             agent.current_call_id, agent.last_call_ended_at = None, now
             agent.calls_handled += 1
-            call.status, call.ended_at = CallStatus.COMPLETED, now
+            call.status, call.ended_at, call.callback_number = CallStatus.COMPLETED, now, None
             view = agent_view(agent)
         self._emit(events)
         return view
@@ -325,16 +455,18 @@ class RoutingEngine(CallerLists, RoutingQueries):
         events: list[Event] = []
         with write_transaction(self._sessions) as db:
             call = locked_call_and_agent(db, call_id)
-            if call.status not in (CallStatus.WAITING, CallStatus.OFFERED):
+            if call.status not in (*IN_LINE, CallStatus.OFFERED) or (call.channel != Channel.VOICE and call.agent_id):
                 raise RoutingError(
                     "call_not_waiting",
-                    f"call {call_id!r} is {call.status}; only a waiting or ringing call can be abandoned",
+                    f"call {call_id!r} is {call.status}; only a waiting or ringing call (or a callback not yet "
+                    "made) can be abandoned; end an assigned chat with end_chat",
                 )
             if call.status == CallStatus.OFFERED and call.agent_id is not None:
                 agent = locked_agent(db, call.agent_id)  # already locked: same row, same transaction
                 record_transition(db, agent, AgentTrigger.WITHDRAW_OFFER, events, now=self._clock(), call_id=call.id)
                 agent.current_call_id = None
             call.status, call.agent_id, call.ended_at = CallStatus.ABANDONED, None, self._clock()
+            call.callback_number = None
             result = queued_call(call)
         self._emit(events)
         return result

@@ -4,7 +4,9 @@ Definitions (the boundary rules are part of the contract, tests pin them):
 
 * a **short abandon** is a call that was not answered and whose wait was ≤ ``short_abandon_s``
   (default 5 s); it is counted separately and left out of offered, abandoned and every rate;
-* **offered** = all calls − short abandons; **abandoned** = unanswered calls that waited longer;
+* **offered** = all calls − short abandons; **abandoned** = unanswered calls that waited longer,
+  except those whose caller chose to leave a **voicemail** (an overflow offer), counted apart: they
+  stay in offered (not answered) but are not abandons;
 * **answer rate** = answered / offered;
 * **service level X/Y**: answered with a wait **≤ Y s** (the boundary counts) / offered;
 * **ASA** = total wait of answered calls / answered; **AHT** = (talk + after-call work) / answered;
@@ -38,6 +40,7 @@ class CallOutcome:
     talk_s: float = 0.0
     acw_s: float = 0.0
     missed_by: tuple[str, ...] = ()  # agents that let it ring without answering, in order
+    voicemail: bool = False  # not answered: the caller left a voicemail instead of waiting
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class QueueKpis:
     acw_s: float | None
     longest_wait_s: float | None
     missed_calls: int
+    voicemail: int = 0
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,9 @@ def queue_kpis(
     _check_thresholds(service_target_s=service_target_s, short_abandon_s=short_abandon_s)
     rows = list(outcomes)
     answered = [o for o in rows if o.answered]
-    short = [o for o in rows if not o.answered and o.wait_s <= short_abandon_s]
-    abandoned = len(rows) - len(answered) - len(short)
+    short = [o for o in rows if not o.answered and not o.voicemail and o.wait_s <= short_abandon_s]
+    voicemail = sum(1 for o in rows if o.voicemail and not o.answered)
+    abandoned = len(rows) - len(answered) - len(short) - voicemail
     offered = len(rows) - len(short)
     within = sum(1 for o in answered if o.wait_s <= service_target_s)
     talk = sum(o.talk_s for o in answered)
@@ -117,6 +122,7 @@ def queue_kpis(
         acw_s=_ratio(acw, len(answered)),
         longest_wait_s=max((o.wait_s for o in rows), default=None),
         missed_calls=sum(len(o.missed_by) for o in rows),
+        voicemail=voicemail,
     )
 
 

@@ -8,30 +8,22 @@ queue's own agents first, then each tier in order. The call stays in its queue w
 ``enqueued_at``, so it keeps its place and its priority; nothing is written when a threshold is
 crossed (eligibility is worked out from the wait at each decision), so when the queue's own agents
 free up they take it as before — it "returns" without any state to undo.
+
+A rule with an ``offer`` (callback or voicemail) is different: the offer is made to the caller once
+(the engine writes ``overflow_offer`` and publishes ``CallOverflowed``); the call stays in line
+until the caller accepts (``request_callback``, ``leave_voicemail``), so if an agent frees up first
+it is served as usual.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from routing.models import QueueSpec
-
-
-@dataclass(frozen=True)
-class OverflowRule:
-    after_s: float
-    to_queue: str | None = None  # also offer the call to this queue's agents
-    relax_skills_by: int = 0  # also offer it to agents whose levels are this much lower (≥ 1)
-
-    def __post_init__(self) -> None:
-        if self.after_s < 0 or self.relax_skills_by < 0:
-            raise ValueError(f"after_s and relax_skills_by must be ≥ 0, got {self.after_s!r}, {self.relax_skills_by!r}")
-        if self.to_queue is None and self.relax_skills_by == 0:
-            raise ValueError("an overflow rule needs to_queue, relax_skills_by ≥ 1, or both; it would change nothing")
-
+from routing.models import OverflowOffer, OverflowRule, QueueSpec
 
 OverflowRules = Mapping[str, Sequence[OverflowRule]]
+__all__ = ["OverflowOffer", "OverflowRule", "OverflowRules", "due_offer", "eligibility_tiers"]
 
 
 def eligibility_tiers(
@@ -48,3 +40,9 @@ def eligibility_tiers(
             relaxed = {skill: max(1, level - rule.relax_skills_by) for skill, level in queue.required_skills.items()}
             tiers.append(replace(queue, required_skills=relaxed))
     return tiers
+
+
+def due_offer(rules: Sequence[OverflowRule], *, waited_s: float) -> OverflowRule | None:
+    """The latest offer rule the call has reached after ``waited_s`` seconds, if any."""
+    reached = [r for r in rules if r.offer is not None and waited_s >= r.after_s]
+    return max(reached, key=lambda r: r.after_s) if reached else None

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from routing.agent_state import AgentState
-from routing.models import AgentView, CallStatus, Candidate, QueuedCall, QueueSpec
+from routing.models import IN_LINE, AgentView, CallStatus, Candidate, QueuedCall, QueueSpec
 from routing.selection import is_eligible
 from routing.store import agent_view, queue_spec, queued_call
 from routing.tables import AgentRecord, QueuedCallRecord, QueueRecord
@@ -77,8 +77,9 @@ class RoutingQueries:
             return queue_spec(row)
 
     def waiting_calls(self, *, queue_id: str | None = None) -> list[QueuedCall]:
-        """Waiting calls, best first (the order in which they will be offered)."""
-        stmt = select(QueuedCallRecord).where(QueuedCallRecord.status == CallStatus.WAITING)
+        """Calls in line (waiting, or waiting for a callback), best first: the order in which they
+        will be offered."""
+        stmt = select(QueuedCallRecord).where(QueuedCallRecord.status.in_(IN_LINE))
         if queue_id is not None:
             stmt = stmt.where(QueuedCallRecord.queue_id == queue_id)
         with self._sessions() as db:
@@ -87,14 +88,14 @@ class RoutingQueries:
     def position(self, *, call_id: str) -> int:
         """1-based place of a waiting call in its queue."""
         with self._sessions() as db:
-            return _position_in(db, self._waiting_call(db, call_id))
+            return position_in(db, self._waiting_call(db, call_id))
 
     @staticmethod
     def _waiting_call(db: Session, call_id: str) -> QueuedCallRecord:
         row = db.get(QueuedCallRecord, call_id)
         if row is None:
             raise RoutingError("unknown_call", f"no queued call {call_id!r}")
-        if row.status != CallStatus.WAITING:
+        if row.status not in IN_LINE:
             raise RoutingError("call_not_waiting", f"call {call_id!r} is {row.status}, it has no queue position")
         return row
 
@@ -104,11 +105,15 @@ class RoutingQueries:
         calls, or the engine's ``default_aht_s`` before the queue has completed one."""
         with self._sessions() as db:
             call = self._waiting_call(db, call_id)
-            place = _position_in(db, call)
+            place = position_in(db, call)
             spec = queue_spec(db.get_one(QueueRecord, call.queue_id))
             talks = db.execute(
                 select(QueuedCallRecord.answered_at, QueuedCallRecord.ended_at)
-                .where(QueuedCallRecord.queue_id == call.queue_id, QueuedCallRecord.status == CallStatus.COMPLETED)
+                .where(
+                    QueuedCallRecord.queue_id == call.queue_id,
+                    QueuedCallRecord.status == CallStatus.COMPLETED,
+                    QueuedCallRecord.channel == call.channel,
+                )
                 .order_by(QueuedCallRecord.ended_at.desc())
                 .limit(AHT_SAMPLE)
             ).all()
@@ -138,11 +143,11 @@ class RoutingQueries:
         )
 
 
-def _position_in(db: Session, call: QueuedCallRecord) -> int:
+def position_in(db: Session, call: QueuedCallRecord) -> int:
     W = QueuedCallRecord
     ahead = (W.priority > call.priority) | (
         (W.priority == call.priority)
         & ((W.enqueued_at < call.enqueued_at) | ((W.enqueued_at == call.enqueued_at) & (W.id < call.id)))
     )
-    count = db.scalar(select(func.count()).where(W.queue_id == call.queue_id, W.status == CallStatus.WAITING, ahead))
+    count = db.scalar(select(func.count()).where(W.queue_id == call.queue_id, W.status.in_(IN_LINE), ahead))
     return int(count or 0) + 1

@@ -14,13 +14,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from routing.agent_state import AgentState, NotReadyReason
-from routing.models import AgentView, CallStatus, Candidate, PriorityRules, QueuedCall, QueueSpec
+from routing.hours import BusinessHours
+from routing.models import (
+    AgentView,
+    CallStatus,
+    Candidate,
+    Channel,
+    OverflowOffer,
+    OverflowRule,
+    PriorityRules,
+    QueuedCall,
+    QueueSpec,
+)
 from routing.tables import AgentRecord, QueuedCallRecord, QueueRecord
 
 log = logging.getLogger(__name__)
@@ -63,6 +76,43 @@ def queue_spec(row: QueueRecord) -> QueueSpec:
         ),
         ring_timeout_s=float(row.ring_timeout_s),
         wrap_up_s=float(row.wrap_up_s),
+        hours=None if row.hours is None else hours_from_json(row.hours),
+        overflow=tuple(rule_from_json(r) for r in row.overflow_rules or ()),
+    )
+
+
+def hours_to_json(hours: BusinessHours) -> dict[str, Any]:
+    return {
+        "timezone": hours.timezone,
+        "weekly": {str(day): [list(i) for i in intervals] for day, intervals in sorted(hours.weekly.items())},
+        "holidays": sorted(d.isoformat() for d in hours.holidays),
+    }
+
+
+def hours_from_json(data: dict[str, Any]) -> BusinessHours:
+    return BusinessHours(
+        timezone=str(data["timezone"]),
+        weekly={int(day): tuple((int(a), int(b)) for a, b in spans) for day, spans in data["weekly"].items()},
+        holidays=frozenset(date.fromisoformat(d) for d in data.get("holidays", ())),
+    )
+
+
+def rule_to_json(rule: OverflowRule) -> dict[str, Any]:
+    return {
+        "after_s": rule.after_s,
+        "to_queue": rule.to_queue,
+        "relax_skills_by": rule.relax_skills_by,
+        "offer": None if rule.offer is None else rule.offer.value,
+    }
+
+
+def rule_from_json(data: dict[str, Any]) -> OverflowRule:
+    offer = data.get("offer")
+    return OverflowRule(
+        after_s=float(data["after_s"]),
+        to_queue=data.get("to_queue"),
+        relax_skills_by=int(data.get("relax_skills_by", 0)),
+        offer=None if offer is None else OverflowOffer(offer),
     )
 
 
@@ -82,6 +132,8 @@ def queue_row_values(spec: QueueSpec) -> dict[str, object]:
         },
         "ring_timeout_s": int(spec.ring_timeout_s),
         "wrap_up_s": int(spec.wrap_up_s),
+        "hours": None if spec.hours is None else hours_to_json(spec.hours),
+        "overflow_rules": [rule_to_json(r) for r in spec.overflow],
     }
 
 
@@ -96,33 +148,80 @@ def agent_view(row: AgentRecord) -> AgentView:
         calls_handled=row.calls_handled,
         current_call_id=row.current_call_id,
         last_call_ended_at=row.last_call_ended_at,
+        chats=row.chats,
+        max_chats=row.max_chats,
     )
 
 
-def available_candidates(db: Session) -> list[Candidate]:
-    """Available agents as candidates, read as plain columns (no ORM identities: this runs on
-    every decision and reads up to every agent). Unlocked: the decision locks its choice later."""
-    rows = db.execute(
-        select(
-            AgentRecord.id,
-            AgentRecord.skills,
-            AgentRecord.languages,
-            AgentRecord.state_since,
-            AgentRecord.calls_handled,
-            AgentRecord.last_call_ended_at,
-        ).where(AgentRecord.state == AgentState.AVAILABLE)
+class CandidateReader:
+    """Available agents as candidates, for one decision at a time.
+
+    Each decision reads the agents' changing columns (state time, calls, chats) as plain values; their
+    skills and languages (JSON, the costly part) come from a cache keyed by ``profile_version``, which
+    ``save_agent`` increments: an agent whose version differs from the cached one is read again, in
+    the same query round. The read takes no locks; the engine checks its choice again against the
+    locked row before reserving it (``candidate_from_row``), so a profile changed in between can never
+    make an ineligible agent take a call."""
+
+    def __init__(self) -> None:
+        self._profiles: dict[str, tuple[int, dict[str, int], frozenset[str]]] = {}
+
+    def available(self, db: Session) -> list[Candidate]:
+        rows = db.execute(
+            select(
+                AgentRecord.id,
+                AgentRecord.profile_version,
+                AgentRecord.state_since,
+                AgentRecord.calls_handled,
+                AgentRecord.last_call_ended_at,
+                AgentRecord.chats,
+                AgentRecord.max_chats,
+            ).where(AgentRecord.state == AgentState.AVAILABLE)
+        ).all()
+        stale = [agent_id for agent_id, version, *_ in rows if self._profiles.get(agent_id, (-1,))[0] != version]
+        for start in range(0, len(stale), 500):
+            for agent_id, version, skills, languages in db.execute(
+                select(AgentRecord.id, AgentRecord.profile_version, AgentRecord.skills, AgentRecord.languages).where(
+                    AgentRecord.id.in_(stale[start : start + 500])
+                )
+            ):
+                self._profiles[agent_id] = (
+                    version,
+                    {str(k): int(v) for k, v in skills.items()},
+                    frozenset(str(x) for x in languages),
+                )
+        out = []
+        for agent_id, version, since, calls, ended, chats, max_chats in rows:
+            cached = self._profiles.get(agent_id)
+            if cached is None or cached[0] != version:  # changed between the two reads: next decision
+                continue
+            out.append(
+                Candidate(
+                    agent_id=agent_id,
+                    skills=cached[1],
+                    languages=cached[2],
+                    idle_since=since,
+                    calls_handled=calls,
+                    last_call_ended_at=ended,
+                    chats=chats,
+                    max_chats=max_chats,
+                )
+            )
+        return out
+
+
+def candidate_from_row(row: AgentRecord) -> Candidate:
+    """The locked row as a candidate: what the decision checks before it reserves the agent."""
+    return Candidate(
+        agent_id=row.id,
+        skills={str(k): int(v) for k, v in row.skills.items()},
+        languages=frozenset(str(x) for x in row.languages),
+        idle_since=row.state_since,
+        calls_handled=row.calls_handled,
+        last_call_ended_at=row.last_call_ended_at,
+        chats=row.chats,
+        max_chats=row.max_chats,
     )
-    return [
-        Candidate(
-            agent_id=agent_id,
-            skills={str(k): int(v) for k, v in skills.items()},
-            languages=frozenset(str(x) for x in languages),
-            idle_since=since,
-            calls_handled=calls,
-            last_call_ended_at=ended,
-        )
-        for agent_id, skills, languages, since, calls, ended in rows
-    ]
 
 
 def queued_call(row: QueuedCallRecord) -> QueuedCall:
@@ -137,4 +236,7 @@ def queued_call(row: QueuedCallRecord) -> QueuedCall:
         status=CallStatus(row.status),
         agent_id=row.agent_id,
         offers=row.offers,
+        channel=Channel(row.channel),
+        callback=row.callback,
+        overflow_offer=None if row.overflow_offer is None else OverflowOffer(row.overflow_offer),
     )

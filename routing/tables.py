@@ -1,8 +1,9 @@
 """Durable ACD state: agents, queues, queued calls and the audit trail of agent transitions.
 
 Two rules hold at the database level, whatever the code above does: an agent row names at most
-one current call (unique ``current_call_id``), and at most one live (offered or assigned) call
-points at any agent (a partial unique index on ``queued_calls.agent_id``).
+one current call (unique ``current_call_id``), at most one live (offered or assigned) voice call
+points at any agent (a partial unique index on ``queued_calls.agent_id``), and an agent never holds
+more chats than its ``max_chats`` (a check constraint).
 """
 
 from __future__ import annotations
@@ -10,13 +11,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect, ForeignKey, Index, Integer, String, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from skycall.storage.base import Base
 
-LIVE_CALL = "status IN ('offered', 'assigned')"
+LIVE_CALL = "status IN ('offered', 'assigned') AND channel = 'voice'"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -49,10 +62,13 @@ class QueueRecord(Base):
     priority_rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ring_timeout_s: Mapped[int] = mapped_column(Integer, default=15)
     wrap_up_s: Mapped[int] = mapped_column(Integer, default=30)
+    hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # None: always open (0007)
+    overflow_rules: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")  # 0007
 
 
 class AgentRecord(Base):
     __tablename__ = "agents"
+    __table_args__ = (CheckConstraint("chats >= 0 AND chats <= max_chats", name="chat_capacity"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -65,6 +81,9 @@ class AgentRecord(Base):
     last_call_ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     calls_handled: Mapped[int] = mapped_column(Integer, default=0)
     current_call_id: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True)
+    max_chats: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # 0007
+    chats: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # live chats (0007)
+    profile_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # +1 per save (0007)
 
 
 class QueuedCallRecord(Base):
@@ -78,6 +97,7 @@ class QueuedCallRecord(Base):
             sqlite_where=text(LIVE_CALL),
             postgresql_where=text(LIVE_CALL),
         ),
+        Index("ix_queued_calls_queue_ended", "queue_id", "ended_at"),  # handle times, KPIs (0007)
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -86,7 +106,7 @@ class QueuedCallRecord(Base):
     red_list: Mapped[bool] = mapped_column(Boolean, default=False)
     caller_level: Mapped[int] = mapped_column(Integer, default=0)
     priority: Mapped[int] = mapped_column(Integer, default=0)
-    enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     status: Mapped[str] = mapped_column(String(16))
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"), nullable=True)
     offered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
@@ -95,6 +115,12 @@ class QueuedCallRecord(Base):
     offers: Mapped[int] = mapped_column(Integer, default=0)
     missed_by: Mapped[list[Any]] = mapped_column(JSON, default=list)
     caller_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # never the number
+    # 0007: channel, callbacks, overflow offers; enqueue time indexed for the KPI reports
+    channel: Mapped[str] = mapped_column(String(8), default="voice", server_default="voice")
+    callback: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    callback_number: Mapped[str | None] = mapped_column(String(32), nullable=True)  # cleared once it ends
+    callback_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    overflow_offer: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class CallerListRecord(Base):

@@ -55,6 +55,14 @@ class CallEnded(_Event):
     language: str | None = None
 
 
+class HandoffRequested(_Event):
+    """The caller asked for a human agent (DTMF 0 today); the ACD takes the call from here."""
+
+    type: Literal["call.handoff_requested"] = "call.handoff_requested"
+    reason: str = "dtmf_0"
+    language: str | None = None
+
+
 class CallAssigned(_Event):
     """The ACD reserved an agent for a waiting call; it now rings at that agent."""
 
@@ -62,6 +70,38 @@ class CallAssigned(_Event):
     agent_id: str
     queue_id: str
     waited_s: float
+    channel: str = "voice"  # voice | chat
+    callback: bool = False  # the agent's call goes out to the caller (a callback keeps its place)
+
+
+class CallRefused(_Event):
+    """The ACD did not queue a call (closed, blacklisted): play the message, then hang up."""
+
+    type: Literal["call.refused"] = "call.refused"
+    queue_id: str
+    reason: str
+    action: str
+    opens_at: datetime | None = None
+
+
+class CallOverflowed(_Event):
+    """A waiting call reached an overflow rule: taken by an overflow agent (``to_queue``,
+    ``relaxed_skills``) or offered a ``callback_offer`` / ``voicemail_offer``."""
+
+    type: Literal["call.overflowed"] = "call.overflowed"
+    queue_id: str
+    action: str
+    waited_s: float
+    to_queue: str | None = None
+    agent_id: str | None = None
+
+
+class CallbackRequested(_Event):
+    """The caller hung up to be called back; the call keeps its place in line (``position``)."""
+
+    type: Literal["call.callback_requested"] = "call.callback_requested"
+    queue_id: str
+    position: int
 
 
 class AgentStateChanged(BaseModel):
@@ -78,7 +118,16 @@ class AgentStateChanged(BaseModel):
 
 
 Event = Annotated[
-    CallStarted | CallerUtterance | BotUtterance | CallEnded | CallAssigned | AgentStateChanged,
+    CallStarted
+    | CallerUtterance
+    | BotUtterance
+    | CallEnded
+    | HandoffRequested
+    | CallAssigned
+    | AgentStateChanged
+    | CallRefused
+    | CallOverflowed
+    | CallbackRequested,
     Field(discriminator="type"),
 ]
 Handler = Callable[[Event], Awaitable[None]]

@@ -79,7 +79,7 @@ def test_overflow_to_an_unknown_queue_is_refused_by_name(db: Engine, clock: Manu
 
 
 def test_a_rule_that_changes_nothing_is_refused() -> None:
-    with pytest.raises(ValueError, match="needs to_queue, relax_skills_by ≥ 1, or both"):
+    with pytest.raises(ValueError, match=r"needs to_queue, relax_skills_by ≥ 1, or an offer \(callback, voicemail\)"):
         OverflowRule(after_s=30)
     with pytest.raises(ValueError, match="must be ≥ 0"):
         OverflowRule(after_s=-1, relax_skills_by=1)
