@@ -31,6 +31,7 @@ class Transcript:
     language_probability: float
     confidence: float  # geometric-mean token probability, 0..1
     audio_s: float
+    no_speech_prob: float = 0.0  # Whisper's probability that the audio holds no speech at all
 
 
 class Recognizer(Protocol):
@@ -78,10 +79,12 @@ class WhisperRecognizer:
         if lang == "zh":
             text = self._t2s.convert(text)
         logprob = float(np.mean([s.avg_logprob for s in segs])) if segs else -10.0
+        no_speech = float(np.mean([s.no_speech_prob for s in segs])) if segs else 1.0
         return Transcript(
             text=text.strip(),
             language=lang,
             language_probability=lang_p,
             confidence=math.exp(min(0.0, logprob)),
             audio_s=audio.size / 16000,
+            no_speech_prob=no_speech,
         )

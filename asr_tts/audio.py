@@ -1,4 +1,4 @@
-"""Audio primitives: typed frames, PCM conversions and resampling (soxr)."""
+"""Audio primitives: typed frames, PCM conversions, one-shot and streaming resampling (soxr)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,14 @@ class AudioFrame:
     def duration_s(self) -> float:
         return self.samples / self.sample_rate
 
+    @classmethod
+    def checked(cls, pcm: bytes, sample_rate: int, *, timestamp_s: float = 0.0, max_ms: int = 2000) -> AudioFrame:
+        """A frame from untrusted input: refuses odd byte counts and frames longer than ``max_ms``."""
+        limit = sample_rate * max_ms // 1000 * 2
+        if len(pcm) > limit:
+            raise AudioFormatError(f"a frame of {len(pcm)} bytes is longer than {max_ms} ms at {sample_rate} Hz")
+        return cls(pcm, sample_rate, timestamp_s)
+
 
 def pcm16_to_float(pcm: bytes) -> Float32Array:
     return (np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0).astype(np.float32)
@@ -68,3 +76,25 @@ def split_frames(pcm: bytes, sample_rate: int, frame_ms: int = 20) -> list[bytes
     if rem:
         pcm = pcm + b"\x00" * (size - rem)
     return [pcm[i : i + size] for i in range(0, len(pcm), size)]
+
+
+class StreamResampler:
+    """Resamples a stream chunk by chunk (e.g. 20 ms frames) with soxr's streaming state, so chunk
+    edges add no clicks; ``flush`` returns the filter's tail at the end of the stream."""
+
+    def __init__(self, src_rate: int, dst_rate: int) -> None:
+        self.src_rate = src_rate
+        self.dst_rate = dst_rate
+        self._stream = None if src_rate == dst_rate else soxr.ResampleStream(src_rate, dst_rate, 1, dtype="float32")
+
+    def push(self, audio: Float32Array) -> Float32Array:
+        if self._stream is None:
+            return audio.astype(np.float32, copy=False)
+        out: Float32Array = self._stream.resample_chunk(audio.astype(np.float32, copy=False), last=False)
+        return out
+
+    def flush(self) -> Float32Array:
+        if self._stream is None:
+            return np.zeros(0, np.float32)
+        out: Float32Array = self._stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        return out

@@ -27,6 +27,43 @@ def split_sentences(text: str) -> tuple[list[str], str]:
     return sentences, text[start:]
 
 
+_CLAUSE_END = re.compile(r"(，|、|：|,(?!\d)|:(?!\d))\s?")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+class SentenceChunker:
+    """Cuts a streamed answer into pieces to synthesise as soon as each is complete.
+
+    Pieces end at sentence punctuation (Chinese and English). The *first* piece may also end at a
+    comma once it is long enough (``first_clause_chars``), so the caller hears the answer begin
+    while the model still writes the rest of its first sentence.
+    """
+
+    def __init__(self, *, first_clause_chars: int = 24, first_clause_chars_cjk: int = 8) -> None:
+        self._pending = ""
+        self._first = True
+        self._first_clause_chars = first_clause_chars
+        self._first_clause_chars_cjk = first_clause_chars_cjk
+
+    def push(self, text: str) -> list[str]:
+        self._pending += text
+        out, self._pending = split_sentences(self._pending)
+        if self._first and not out and self._first_clause_chars > 0:
+            limit = self._first_clause_chars_cjk if _CJK.search(self._pending) else self._first_clause_chars
+            for m in _CLAUSE_END.finditer(self._pending):
+                if len(self._pending[: m.start()].strip()) >= limit:
+                    out = [self._pending[: m.end()].strip()]
+                    self._pending = self._pending[m.end() :]
+                    break
+        if out:
+            self._first = False
+        return [s for s in out if s]
+
+    def flush(self) -> list[str]:
+        rest, self._pending = self._pending.strip(), ""
+        return [rest] if rest else []
+
+
 def _zh_time(m: re.Match[str]) -> str:
     hour, minute = int(m.group(1)), int(m.group(2))
     if minute == 0:

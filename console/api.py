@@ -10,10 +10,11 @@ from importlib.resources import files
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, WebSocket
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 from starlette.websockets import WebSocketState
 
+from console.auth import Staff, require
 from console.security import CallTokenError, CallTokens, RateLimit
 from voicebot.services import VoiceServices
 from voicebot.session import CallSession
@@ -50,6 +51,16 @@ StateDep = Annotated[Any, Depends(_state)]
 @router.get("/health", response_model=Health, tags=["ops"])
 async def health(state: StateDep) -> Health:
     return Health(status="ok", calls_active=len(state.active_calls), llm=state.llm_description)
+
+
+@router.get("/metrics", response_class=PlainTextResponse, tags=["ops"])
+async def metrics(state: StateDep, _staff: Annotated[Staff, Depends(require("supervisor"))]) -> PlainTextResponse:
+    """The voice engine's counters and per-stage latency histograms (Prometheus text format).
+    Needs a supervisor's (or an admin's) access token."""
+    services: VoiceServices | None = state.voice_services
+    body = services.metrics.render() if services is not None else ""
+    body += f"# TYPE skycall_calls_active gauge\nskycall_calls_active {len(state.active_calls)}\n"
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -177,6 +177,13 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
         turn_min_speech_ms=settings.turn_min_speech_ms,
         vad_aggressiveness=settings.vad_aggressiveness,
         max_turn_s=settings.max_turn_s,
+        barge_in_pause_ms=settings.barge_in_pause_ms,
+        barge_in_confirm_ms=settings.barge_in_confirm_ms,
+        ack_within_ms=settings.ack_within_ms,
+        partial_every_ms=settings.partial_every_ms,
+        reprompt_after_s=settings.reprompt_after_s,
+        max_reprompts=settings.max_reprompts,
+        max_call_s=settings.max_call_s,
         recordings_dir=settings.data_dir / "recordings" if settings.recordings_enabled else None,
     )
     voice = VoiceServices(

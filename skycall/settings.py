@@ -153,6 +153,40 @@ class Settings(BaseSettings):
     )
     vad_aggressiveness: int = Field(2, ge=0, le=3, description="webrtcvad aggressiveness, 0 (least) to 3 (most).")
     max_turn_s: float = Field(30.0, gt=1, description="A caller turn longer than this is cut and answered.")
+    barge_in_pause_ms: int = Field(
+        200,
+        ge=60,
+        description="Caller speech during bot speech that pauses the bot (and drops the far end's buffered "
+        "audio), in milliseconds. The bot resumes if the sound turns out to be a cough or a backchannel.",
+    )
+    barge_in_confirm_ms: int = Field(
+        600,
+        ge=100,
+        description="Caller speech during bot speech that interrupts the bot for good (cancels queued speech "
+        "and the pending answer), in milliseconds. Shorter speech interrupts only if it holds words that "
+        "are not a backchannel such as 'uh-huh' or '嗯'.",
+    )
+    ack_within_ms: int = Field(
+        800,
+        ge=200,
+        description="When the answer cannot start within this many milliseconds of the end of the caller's "
+        "speech, a short pre-recorded acknowledgement ('One moment, please.' / '好的，请稍等。') plays first.",
+    )
+    partial_every_ms: int = Field(
+        1000,
+        ge=200,
+        description="While the caller speaks, a partial transcript is made every this many milliseconds of "
+        "new audio (shown in the console, used to retrieve passages and prefill the LLM early).",
+    )
+    reprompt_after_s: float = Field(
+        10.0, gt=0, description="Seconds of silence from the caller after which the bot asks whether they are there."
+    )
+    max_reprompts: int = Field(
+        2, ge=0, description="Re-prompts for silence before the bot says goodbye and hangs up."
+    )
+    max_call_s: float = Field(
+        900.0, gt=0, description="Longest a call may last, in seconds; then the bot says goodbye and hangs up."
+    )
 
     @model_validator(mode="after")
     def _secrets_required_outside_development(self) -> Settings:

@@ -10,10 +10,25 @@ from asr_tts.audio import float_to_pcm16, resample
 from asr_tts.tts import VoiceBank
 from rag.answer import GroundedAnswerer
 from skycall.events import EventBus
+from voicebot.answering import Answerer
+from voicebot.metrics import VoiceMetrics
 
 GREETING = {
     "zh": "您好，云海机场。",
     "en": "Hello, Yunhai Airport. How can I help?",
+}
+
+
+# Short prompts the session plays without waiting for a model (pre-synthesised per voice and rate).
+PROMPTS = {
+    "ack": {"en": "One moment, please.", "zh": "好的，请稍等。"},
+    "reprompt": {"en": "Are you still there? How can I help you?", "zh": "您还在吗？请问有什么可以帮您？"},
+    "goodbye": {"en": "Thank you for calling Yunhai Airport. Goodbye.", "zh": "感谢您致电云海机场，再见。"},
+    "handoff": {"en": "Please hold, I am transferring you to an agent.", "zh": "请稍候，正在为您转接人工客服。"},
+    "sorry": {
+        "en": "I'm sorry, something went wrong on my side. Please ask again in a moment.",
+        "zh": "抱歉，系统出了点问题，请稍后再问一次。",
+    },
 }
 
 
@@ -24,6 +39,14 @@ class SessionConfig:
     vad_aggressiveness: int = 2
     max_turn_s: float = 30.0
     recordings_dir: Path | None = None
+    # real-time engine (barge-in, acknowledgement, silence, call length)
+    barge_in_pause_ms: int = 200
+    barge_in_confirm_ms: int = 600
+    ack_within_ms: int = 800
+    partial_every_ms: int = 1000
+    reprompt_after_s: float = 10.0
+    max_reprompts: int = 2
+    max_call_s: float = 900.0
 
 
 @dataclass
@@ -32,6 +55,7 @@ class Prompts:
 
     voices: VoiceBank
     _cache: dict[int, list[bytes]] = field(default_factory=dict)
+    _prompt_cache: dict[tuple[str, str, int], bytes] = field(default_factory=dict)
 
     @property
     def greeting_text(self) -> str:
@@ -39,6 +63,21 @@ class Prompts:
 
     def warm(self) -> None:
         self.greeting(16000)
+        for name, texts in PROMPTS.items():
+            for lang in texts:
+                self.say(name, lang, 16000)
+
+    def text(self, name: str, language: str) -> str:
+        return PROMPTS[name][language]
+
+    def say(self, name: str, language: str, rate: int) -> bytes:
+        """A short prompt (``PROMPTS``) as PCM16 at ``rate``, synthesised once per voice and rate."""
+        key = (name, language, rate)
+        if key not in self._prompt_cache:
+            voice = self.voices.for_language(language)
+            audio = voice.synthesize(PROMPTS[name][language])
+            self._prompt_cache[key] = float_to_pcm16(resample(audio, voice.sample_rate, rate))
+        return self._prompt_cache[key]
 
     def greeting(self, rate: int) -> list[bytes]:
         if rate not in self._cache:
@@ -54,7 +93,8 @@ class Prompts:
 class VoiceServices:
     recognizer: Recognizer
     voices: VoiceBank
-    answerer: GroundedAnswerer
+    answerer: GroundedAnswerer | Answerer
     bus: EventBus
     prompts: Prompts
     config: SessionConfig
+    metrics: VoiceMetrics = field(default_factory=VoiceMetrics)

@@ -1,100 +1,151 @@
-"""One call: listen (VAD turn end) → recognise → retrieve → grounded answer → speak, sentence by sentence.
+"""The per-call voice session: full-duplex turn-taking over any ``Transport``.
 
-Turn-taking is half-duplex for now: while the bot thinks or speaks, caller audio is recorded but
-does not start a new turn (barge-in comes with the real-time engine). Every turn carries a latency
-trace measured from the end of the caller's speech.
+Caller audio always flows through the turn detector, so the caller can talk over the bot. Sound
+during bot speech first *pauses* the bot (after ``barge_in_pause_ms`` of speech, the transport is
+told to drop its buffer); it becomes a ``BargeIn`` after ``barge_in_confirm_ms`` of speech or when
+a short utterance turns out to hold words, and a ``FalseInterruption`` (the bot resumes) when it was
+a cough or a backchannel. A ``BargeIn`` cancels queued speech and the pending answer. DTMF ``0``
+asks for a human agent. Silence re-prompts, a maximum call length and a goodbye end the call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from typing import Any
 
-from asr_tts.audio import float_to_pcm16, pcm16_to_float, resample, split_frames
-from asr_tts.text import split_sentences
-from asr_tts.vad import FRAME_BYTES, TurnDetector, TurnEnd
-from skycall.events import BotUtterance, CallEnded, CallerUtterance, CallStarted
+from asr_tts.asr import Transcript
+from asr_tts.audio import StreamResampler, float_to_pcm16, pcm16_to_float
+from asr_tts.stream import UtteranceRecognizer
+from asr_tts.vad import (
+    FRAME_BYTES,
+    NoiseDiscarded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    TurnDetector,
+    TurnEnd,
+    VadEvent,
+)
+from skycall.events import BotUtterance, CallEnded, CallerUtterance, CallStarted, HandoffRequested
+from voicebot.answering import AnswerPath, RagAnswerPath
+from voicebot.metrics import LatencyTrace
+from voicebot.player import AudioPlayer, SpeechHandle
 from voicebot.recorder import CallRecorder
 from voicebot.services import VoiceServices
+from voicebot.states import (
+    BargeIn,
+    CallState,
+    CallTooLong,
+    FalseInterruption,
+    SessionEvent,
+    SilenceTimeout,
+    TurnTaking,
+    is_backchannel,
+    is_goodbye,
+)
 from voicebot.transports.base import Dtmf, Hangup, Transport
+from voicebot.turn import AnswerTurn, is_noise
 
 log = logging.getLogger(__name__)
 
 FRAME_S = 0.02
-SORRY = {
-    "en": "I'm sorry, something went wrong on my side. Please ask again in a moment.",
-    "zh": "抱歉，系统出了点问题，请稍后再问一次。",
-}
-
-
-class CallState(enum.Enum):
-    LISTENING = "listening"
-    THINKING = "thinking"
-    SPEAKING = "speaking"
-    ENDED = "ended"
-
-
-@dataclass
-class LatencyTrace:
-    """Milliseconds from the end of the caller's speech to each stage of the answer."""
-
-    speech_end: float  # monotonic seconds
-    marks: dict[str, float] = field(default_factory=dict)
-
-    def mark(self, stage: str) -> None:
-        self.marks.setdefault(stage, round((time.monotonic() - self.speech_end) * 1000, 1))
+__all__ = ["CallSession", "CallState"]
 
 
 class CallSession:
-    def __init__(self, services: VoiceServices, transport: Transport, *, call_id: str | None = None) -> None:
+    def __init__(
+        self,
+        services: VoiceServices,
+        transport: Transport,
+        *,
+        call_id: str | None = None,
+        path: AnswerPath | None = None,
+    ) -> None:
         self.id = call_id or str(uuid.uuid4())
         self._s = services
         self._t = transport
-        cfg = services.config
-        self._vad = TurnDetector(
+        cfg = self._cfg = services.config
+        self._det = TurnDetector(
             silence_ms=cfg.turn_silence_ms,
             min_speech_ms=cfg.turn_min_speech_ms,
             aggressiveness=cfg.vad_aggressiveness,
             max_turn_s=cfg.max_turn_s,
         )
-        self.state = CallState.LISTENING
-        self.language: str | None = None
-        self._seq = 0
-        self._inbuf = b""
-        self._stream_s = 0.0  # caller audio received so far
-        self._speech_end_wall = 0.0
-        self._turn_task: asyncio.Task[None] | None = None
+        self._fsm = TurnTaking(self._on_state)
+        self._path = path or RagAnswerPath(services.answerer)
         rec_dir = cfg.recordings_dir / self.id if cfg.recordings_dir else None
         self._rec = CallRecorder(rec_dir, transport.sample_rate) if rec_dir else None
+        self._player = AudioPlayer(transport, on_frame=self._rec.bot if self._rec else None)
+        self._to_16k = StreamResampler(transport.sample_rate, 16000) if transport.sample_rate != 16000 else None
+        self.language: str | None = None
+        self.turns: list[dict[str, Any]] = []  # every answered turn's trace (also on the bus and in metrics)
+        self._seq = 0
+        self._inbuf = b""
+        self._stream_s = 0.0
+        self._utt: UtteranceRecognizer | None = None
+        self._turn_task: asyncio.Task[None] | None = None
+        self._turn: AnswerTurn | None = None
+        self._carry = ""  # a question cut off by the caller's own continuation
+        self._candidate = False  # bot paused for caller sound that may be a barge-in
+        self._started = time.monotonic()
+        self._quiet_since = time.monotonic()
+        self._reprompts = 0
+        self._ending = False
+        self._end_reason: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def state(self) -> CallState:
+        return self._fsm.state
 
     # --- lifecycle ------------------------------------------------------------------------
     async def run(self) -> str:
-        """Serve the call until hang-up; returns the end reason."""
-        self._s.bus.publish(
-            CallStarted(
-                call_id=self.id, channel=self._t.name, recording_dir=str(self._rec.folder) if self._rec else None
-            )
-        )
+        """Serve the call until it ends; returns the end reason."""
+        rec_dir = str(self._rec.folder) if self._rec else None
+        self._s.bus.publish(CallStarted(call_id=self.id, channel=self._t.name, recording_dir=rec_dir))
+        self._s.metrics.count("calls_total")
         await self._t.send_event({"type": "call.started", "call_id": self.id})
+        self._player.start()
+        receiver = asyncio.create_task(self._receive_loop(), name=f"call-{self.id}-rx")
+        watchdog = asyncio.create_task(self._watchdog(), name=f"call-{self.id}-timers")
         reason = "caller_hangup"
         try:
-            self._turn_task = asyncio.create_task(self._greet())
-            reason = await self._receive_loop()
+            await self._say_greeting()
+            done, _ = await asyncio.wait({receiver, self._end_reason}, return_when=asyncio.FIRST_COMPLETED)
+            reason = self._end_reason.result() if self._end_reason in done else receiver.result()
         finally:
-            self.state = CallState.ENDED
-            if self._turn_task and not self._turn_task.done():
-                self._turn_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._turn_task
+            await self._fsm.to(CallState.ENDED, reason)
+            for task in (receiver, watchdog, self._turn_task, *self._tasks):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            await self._player.aclose()
+            if self._utt is not None:
+                await self._utt.aclose()
+            await self._path.aclose()
             if self._rec:
                 self._rec.close()
+            if self._t.bad_frames:
+                self._s.metrics.count("bad_frames_total", self._t.bad_frames)
+            self._s.metrics.count(f"calls_ended_{reason}_total")
             self._s.bus.publish(CallEnded(call_id=self.id, reason=reason, language=self.language))
+            await self._t.send_event({"type": "call.ended", "reason": reason})
+            await self._t.close()
         return reason
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_state(self, old: CallState, new: CallState, why: str) -> None:
+        log.debug("call state", extra={"call_id": self.id, "from": old.value, "to": new.value, "why": why})
+        await self._t.send_event({"type": "state", "state": new.value})
 
     async def _receive_loop(self) -> str:
         while True:
@@ -102,136 +153,310 @@ class CallSession:
             if isinstance(item, Hangup):
                 return item.reason
             if isinstance(item, Dtmf):
-                continue  # DTMF handling (0 = agent) arrives with the handoff
-            self._on_audio(item)
+                await self._on_dtmf(item)
+            else:
+                await self._on_audio(item)
 
-    def _on_audio(self, pcm: bytes) -> None:
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            if now - self._started >= self._cfg.max_call_s:
+                await self._dispatch(CallTooLong(now - self._started))
+            idle = (
+                self.state is CallState.LISTENING
+                and not self._det.in_speech
+                and not self._player.speaking
+                and self._turn_task is None
+            )
+            if not idle:
+                self._quiet_since = now
+            elif now - self._quiet_since >= self._cfg.reprompt_after_s:
+                await self._dispatch(SilenceTimeout(now - self._quiet_since))
+
+    # --- caller audio -------------------------------------------------------------------------
+    async def _on_audio(self, pcm: bytes) -> None:
         if self._rec:
             self._rec.caller(pcm)
+        if self.state in (CallState.HANDING_OFF, CallState.ENDED) or self._ending:
+            return
+        if self._to_16k is not None:
+            pcm = float_to_pcm16(self._to_16k.push(pcm16_to_float(pcm)))
         self._inbuf += pcm
         while len(self._inbuf) >= FRAME_BYTES:
             frame, self._inbuf = self._inbuf[:FRAME_BYTES], self._inbuf[FRAME_BYTES:]
             self._stream_s += FRAME_S
-            if self.state is not CallState.LISTENING:
-                continue
-            turn = self._vad.push(frame, self._stream_s)
-            if turn is not None:
-                self._speech_end_wall = time.monotonic()
-                self.state = CallState.THINKING
-                self._turn_task = asyncio.create_task(self._answer_turn(turn))
+            in_segment = self._det.in_speech
+            events = self._det.process(frame, self._stream_s)
+            if in_segment and self._utt is not None and self._det.in_speech:
+                self._utt.push(frame)
+            for event in events:
+                await self._on_vad(event)
+            await self._check_barge_in()
 
-    # --- speaking -------------------------------------------------------------------------
-    async def _play(self, pcm: bytes, trace: LatencyTrace | None = None) -> None:
-        """Send PCM as 20 ms frames on a monotonic clock, at most ~60 ms ahead of real time."""
-        start = time.monotonic()
-        for i, frame in enumerate(split_frames(pcm, self._t.sample_rate)):
-            ahead = start + i * FRAME_S - time.monotonic() - 0.06
-            if ahead > 0:
-                await asyncio.sleep(ahead)
-            await self._t.send_audio(frame)
-            if self._rec:
-                self._rec.bot(frame)
-            if trace is not None and i == 0:
-                trace.mark("first_frame_sent")
+    def _bot_busy(self) -> bool:
+        return self._player.speaking or self.state in (CallState.THINKING, CallState.SPEAKING)
 
-    async def _greet(self) -> None:
-        self.state = CallState.SPEAKING
+    async def _check_barge_in(self) -> None:
+        if not self._det.in_speech or not self._bot_busy():
+            return
+        speech = self._det.speech_ms
+        current = self._player.current
+        interruptible = current is None or current.allow_interruptions
+        if not self._candidate and speech >= self._cfg.barge_in_pause_ms and interruptible:
+            self._candidate = True
+            if self._player.speaking:
+                await self._player.pause()
+        if speech >= self._cfg.barge_in_confirm_ms and interruptible:
+            await self._dispatch(BargeIn(speech, "speech"))
+
+    async def _on_vad(self, event: VadEvent) -> None:
+        if isinstance(event, SpeechStarted):
+            self._quiet_since = time.monotonic()
+            if self._utt is not None:
+                await self._utt.aclose()
+            self._utt = UtteranceRecognizer(
+                self._s.recognizer, on_partial=self._on_partial, partial_every_s=self._cfg.partial_every_ms / 1000
+            )
+            self._utt.push(event.pcm)
+        elif isinstance(event, SpeechPaused) and self._utt is not None:
+            task = self._utt.speculate(event.pcm)
+            if self.state is CallState.LISTENING:
+                self._spawn(self._prepare_from(task))
+        elif isinstance(event, SpeechResumed):
+            pass
+        elif isinstance(event, NoiseDiscarded):
+            self._s.metrics.count("noise_bursts_total")
+            if self._utt is not None:
+                await self._utt.aclose()
+                self._utt = None
+            if self._candidate:
+                await self._dispatch(FalseInterruption(event.speech_ms))
+        elif isinstance(event, TurnEnd):
+            utt, self._utt = self._utt, None
+            if utt is None:
+                return
+            speech_end = time.monotonic() - event.silence_ms / 1000
+            if self._bot_busy():
+                self._spawn(self._short_utterance_while_busy(event, utt, speech_end))
+            else:
+                await self._start_turn(event, utt, speech_end)
+
+    async def _on_partial(self, tr: Transcript) -> None:
+        if self.state is CallState.ENDED:
+            return
+        await self._t.send_event({"type": "caller", "text": tr.text, "language": tr.language, "final": False})
+        if self.state is CallState.LISTENING:
+            await self._path.prepare(tr.text, tr.language)
+
+    async def _prepare_from(self, task: asyncio.Task[Transcript] | None) -> None:
+        if task is None:
+            return
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            tr = await task
+            if not is_noise(tr) and not is_backchannel(tr.text):
+                await self._path.prepare(tr.text, tr.language)
+
+    async def _short_utterance_while_busy(self, turn: TurnEnd, utt: UtteranceRecognizer, speech_end: float) -> None:
+        """Speech shorter than the confirm threshold ended while the bot was busy: words or not?"""
+        tr = await utt.finish(turn.pcm)
+        if is_noise(tr) or is_backchannel(tr.text):
+            await self._dispatch(FalseInterruption(turn.speech_ms))
+            return
+        await self._dispatch(BargeIn(turn.speech_ms, "words"))
+        await self._start_turn(turn, utt, speech_end, transcript=tr)
+
+    # --- events as data -----------------------------------------------------------------------
+    async def _dispatch(self, event: SessionEvent) -> None:
+        if isinstance(event, BargeIn):
+            await self._barge_in(event)
+        elif isinstance(event, FalseInterruption):
+            self._candidate = False
+            self._s.metrics.count("false_interruptions_total")
+            self._player.resume()
+            await self._t.send_event({"type": "barge_in.ignored", "speech_ms": event.speech_ms})
+        elif isinstance(event, SilenceTimeout):
+            if self._reprompts >= self._cfg.max_reprompts:
+                await self._end_call("silence")
+            else:
+                self._reprompts += 1
+                await self._say_prompt("reprompt")
+        elif isinstance(event, CallTooLong):
+            await self._end_call("max_call_length")
+
+    async def _barge_in(self, event: BargeIn) -> None:
+        self._candidate = False
+        turn, task = self._turn, self._turn_task
+        if task is not None and not task.done():
+            heard = turn is not None and turn.handle is not None and turn.handle.frames_sent > 0
+            if turn is not None and not heard and turn.result.question:
+                self._carry = turn.result.question  # the caller was still asking: keep the first part
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        stopped = await self._player.clear()
+        self._s.metrics.count("barge_ins_total")
+        await self._t.send_event({"type": "barge_in", "speech_ms": event.speech_ms, "stopped": len(stopped)})
+        await self._fsm.to(CallState.LISTENING, "barge-in")
+
+    async def _on_dtmf(self, dtmf: Dtmf) -> None:
+        await self._t.send_event({"type": "dtmf", "digit": dtmf.digit})
+        if dtmf.digit != "0" or self.state in (CallState.HANDING_OFF, CallState.ENDED):
+            return
+        if self._turn_task is not None and not self._turn_task.done():
+            self._turn_task.cancel()
+        await self._player.clear()
+        await self._fsm.to(CallState.HANDING_OFF, "dtmf 0")
+        self._s.bus.publish(HandoffRequested(call_id=self.id, reason="dtmf_0", language=self.language))
+        self._s.metrics.count("handoffs_requested_total")
+        await self._t.send_event({"type": "handoff.requested", "reason": "dtmf_0"})
+        lang = self.language or "zh"
+        self._player.say(self._prompt_handle("handoff", lang, interruptible=False))
+
+    # --- speaking -----------------------------------------------------------------------------
+    def _prompt_handle(self, name: str, language: str, *, interruptible: bool = True) -> SpeechHandle:
+        h = SpeechHandle(name, self._s.prompts.text(name, language), language, allow_interruptions=interruptible)
+        h.push(self._s.prompts.say(name, language, self._t.sample_rate))
+        h.end()
+        return h
+
+    async def _say_greeting(self) -> None:
+        h = SpeechHandle("greeting", self._s.prompts.greeting_text)
+        for pcm in self._s.prompts.greeting(self._t.sample_rate):
+            h.push(pcm)
+        h.end()
+        await self._fsm.to(CallState.SPEAKING, "greeting")
+        self._player.say(h)
+        await self._t.send_event({"type": "bot", "text": h.text, "final": True, "kind": "greeting"})
+        self._spawn(self._listen_after(h))
+
+    async def _say_prompt(self, name: str) -> None:
+        h = self._prompt_handle(name, self.language or "zh")
+        await self._fsm.to(CallState.SPEAKING, name)
+        self._player.say(h)
+        self._spawn(self._listen_after(h))
+
+    async def _listen_after(self, h: SpeechHandle) -> None:
+        await h.wait_for_playout()
+        if self.state is CallState.SPEAKING and self._turn_task is None and not self._player.speaking:
+            self._quiet_since = time.monotonic()
+            await self._fsm.to(CallState.LISTENING, f"{h.kind} played")
+
+    async def _end_call(self, reason: str) -> None:
+        if self._ending:
+            return
+        self._ending = True
+        if self._turn_task is not None and not self._turn_task.done():
+            self._turn_task.cancel()
+        await self._player.clear()
+        h = self._prompt_handle("goodbye", self.language or "zh", interruptible=False)
+        self._player.say(h)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(h.wait_for_playout(), 15)
+        await asyncio.sleep(0.3)  # let the far end play out its jitter buffer
+        if not self._end_reason.done():
+            self._end_reason.set_result(reason)
+
+    # --- turns ----------------------------------------------------------------------------------
+    async def _start_turn(
+        self, turn: TurnEnd, utt: UtteranceRecognizer, speech_end: float, transcript: Transcript | None = None
+    ) -> None:
+        if self._ending or self.state in (CallState.HANDING_OFF, CallState.ENDED):
+            return
+        self._reprompts = 0
+        await self._fsm.to(CallState.THINKING, "turn ended")
+        self._turn = AnswerTurn(
+            self._s,
+            self._player,
+            self._path,
+            rate=self._t.sample_rate,
+            language=self.language,
+            on_first_audio=self._answer_audio_started,
+        )
+        self._turn_task = asyncio.create_task(self._run_turn(self._turn, turn, utt, speech_end, transcript))
+
+    async def _answer_audio_started(self) -> None:
+        if self.state is CallState.THINKING:
+            await self._fsm.to(CallState.SPEAKING, "answer audio")
+
+    async def _run_turn(
+        self,
+        at: AnswerTurn,
+        turn: TurnEnd,
+        utt: UtteranceRecognizer,
+        speech_end: float,
+        transcript: Transcript | None,
+    ) -> None:
+        me = asyncio.current_task()
         try:
-            for pcm in self._s.prompts.greeting(self._t.sample_rate):
-                await self._play(pcm)
-            await self._t.send_event({"type": "bot", "text": self._s.prompts.greeting_text, "final": True})
-        finally:
-            self._back_to_listening()
-        await self._t.send_event({"type": "state", "state": CallState.LISTENING.value})
-
-    def _back_to_listening(self) -> None:
-        if self.state is not CallState.ENDED:
-            self._vad.reset()
-            self.state = CallState.LISTENING
-
-    async def _speak_sentences(self, queue: asyncio.Queue[str | None], language: str, trace: LatencyTrace) -> None:
-        voice = self._s.voices.for_language(language)
-        while (sentence := await queue.get()) is not None:
-            audio = await asyncio.to_thread(voice.synthesize, sentence)
-            trace.mark("first_tts_audio")
-            pcm = float_to_pcm16(resample(audio, voice.sample_rate, self._t.sample_rate))
-            if self.state is not CallState.SPEAKING:
-                self.state = CallState.SPEAKING
-                await self._t.send_event({"type": "state", "state": CallState.SPEAKING.value})
-            await self._play(pcm, trace)
-
-    # --- one turn -------------------------------------------------------------------------
-    async def _answer_turn(self, turn: TurnEnd) -> None:
-        trace = LatencyTrace(self._speech_end_wall)
-        await self._t.send_event({"type": "state", "state": CallState.THINKING.value})
-        try:
-            await self._answer(turn, trace)
+            tr = transcript or await at.transcribe(turn, utt, speech_end)
+            if at.result.trace is None:  # the transcript came from the barge-in check
+                at.result.trace = LatencyTrace(speech_end)
+                at.result.trace.mark("turn_detected")
+                at.result.trace.mark("asr_final")
+            if is_noise(tr) or is_backchannel(tr.text):
+                self._s.metrics.count("backchannels_total" if tr.text else "empty_turns_total")
+                return
+            lang = self.language = tr.language
+            question = f"{self._carry} {tr.text}".strip() if self._carry else tr.text
+            self._carry = ""
+            self._seq += 1
+            self._s.bus.publish(
+                CallerUtterance(call_id=self.id, seq=self._seq, text=tr.text, language=lang, confidence=tr.confidence)
+            )
+            await self._t.send_event(
+                {"type": "caller", "text": tr.text, "language": lang, "final": True, "confidence": tr.confidence}
+            )
+            if is_goodbye(tr.text):
+                self._spawn(self._end_call("caller_goodbye"))
+                return
+            await at.answer(question, lang)
+            self._log_turn(at, lang, interrupted=False)
         except asyncio.CancelledError:
+            if at.result.answer:
+                self._log_turn(at, self.language or "en", interrupted=True)
+            if at.handle is not None:
+                at.handle.interrupt()
             raise
         except Exception:
             log.exception("turn failed", extra={"call_id": self.id})
-            lang = self.language or "en"
-            with contextlib.suppress(Exception):
-                voice = self._s.voices.for_language(lang)
-                audio = await asyncio.to_thread(voice.synthesize, SORRY[lang])
-                await self._play(float_to_pcm16(resample(audio, voice.sample_rate, self._t.sample_rate)))
+            self._player.say(self._prompt_handle("sorry", self.language or "en"))
         finally:
-            self._back_to_listening()
-            if self.state is CallState.LISTENING:
-                await self._t.send_event({"type": "state", "state": CallState.LISTENING.value})
+            if self._turn_task is me:
+                self._turn_task = None
+                self._turn = None
+                if self.state in (CallState.THINKING, CallState.SPEAKING) and not self._ending:
+                    await self._fsm.to(CallState.LISTENING, "turn done")
+                    self._quiet_since = time.monotonic()
 
-    async def _answer(self, turn: TurnEnd, trace: LatencyTrace) -> None:
-        audio = pcm16_to_float(turn.pcm)
-        if self._t.sample_rate != 16000:
-            audio = resample(audio, self._t.sample_rate, 16000)
-        transcript = await asyncio.to_thread(self._s.recognizer.transcribe, audio, None)
-        trace.mark("asr_final")
-        if not transcript.text:
-            return
-        lang = self.language = transcript.language
+    def _log_turn(self, at: AnswerTurn, lang: str, *, interrupted: bool) -> None:
+        res, trace = at.result, at.result.trace
+        assert trace is not None
+        if interrupted:
+            trace.mark("barge_in")
         self._seq += 1
-        self._s.bus.publish(
-            CallerUtterance(
-                call_id=self.id, seq=self._seq, text=transcript.text, language=lang, confidence=transcript.confidence
-            )
-        )
-        await self._t.send_event({"type": "caller", "text": transcript.text, "language": lang, "final": True})
-
-        passages = await asyncio.to_thread(self._s.answerer.retrieve, transcript.text, lang)
-        trace.mark("retrieval_done")
-
-        queue: asyncio.Queue[str | None] = asyncio.Queue()
-        speaker = asyncio.create_task(self._speak_sentences(queue, lang, trace))
-        full, pending = "", ""
-        try:
-            async for piece in self._s.answerer.generate(transcript.text, passages, lang):
-                trace.mark("llm_first_token")
-                full += piece
-                pending += piece
-                sentences, pending = split_sentences(pending)
-                for s in sentences:
-                    trace.mark("first_sentence")
-                    await queue.put(s)
-                    await self._t.send_event({"type": "bot", "text": full.strip(), "final": False})
-            if pending.strip():
-                trace.mark("first_sentence")
-                await queue.put(pending.strip())
-        finally:
-            await queue.put(None)
-            await speaker
-        self._seq += 1
-        text = full.strip()
-        await self._t.send_event(
-            {"type": "bot", "text": text, "language": lang, "final": True, "latency_ms": trace.marks}
-        )
+        text = res.answer.strip()
         self._s.bus.publish(
             BotUtterance(
-                call_id=self.id,
-                seq=self._seq,
-                text=text,
-                language=lang,
-                citations=[{"doc_key": p.doc_key, "title": p.title, "score": round(p.score, 4)} for p in passages],
-                latency_ms=trace.marks,
+                call_id=self.id, seq=self._seq, text=text, language=lang, citations=res.passages, latency_ms=trace.marks
             )
         )
-        log.info("turn answered", extra={"call_id": self.id, "language": lang, "latency_ms": trace.marks})
+        self._s.metrics.observe_turn(trace, res.path)
+        self.turns.append({"seq": self._seq, "path": res.path, "interrupted": interrupted, "latency_ms": trace.marks})
+        self._spawn(
+            self._t.send_event(
+                {
+                    "type": "bot",
+                    "text": text,
+                    "language": lang,
+                    "final": True,
+                    "path": res.path,
+                    "interrupted": interrupted,
+                    "latency_ms": trace.marks,
+                }
+            )
+        )
+        log.info(
+            "turn answered",
+            extra={"call_id": self.id, "language": lang, "path": res.path, "latency_ms": trace.marks},
+        )

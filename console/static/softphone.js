@@ -1,7 +1,9 @@
 // Browser softphone: microphone -> 16 kHz PCM frames -> WebSocket; bot PCM played back in order.
 "use strict";
 const $ = (id) => document.getElementById(id);
-let ws = null, ctx = null, stream = null, node = null, analyser = null, playHead = 0, botLine = null;
+let ws = null, ctx = null, stream = null, node = null, analyser = null, playHead = 0, botLine = null, callerLine = null;
+// Bot audio scheduled but not played yet: a `clear` message (the caller barged in) stops all of it.
+const scheduled = new Set();
 
 function setStatus(text, state) { const s = $("status"); s.textContent = text; s.dataset.state = state; }
 function showError(msg) { $("error").textContent = msg; }
@@ -23,8 +25,20 @@ function onEvent(ev) {
     document.body.dataset.callId = ev.call_id;
     setStatus("通话中 · Connected", "connected");
   } else if (ev.type === "caller") {
-    addLine("caller", ev.text);
+    if (!callerLine) callerLine = addLine("caller", ev.text);
+    callerLine.querySelector("span").textContent = ev.text;
+    callerLine.dataset.final = ev.final ? "true" : "false";
+    if (ev.final) callerLine = null;
     botLine = null;
+  } else if (ev.type === "clear") {
+    clearPlayback();
+  } else if (ev.type === "barge_in") {
+    document.body.dataset.bargeIns = String(Number(document.body.dataset.bargeIns || 0) + 1);
+  } else if (ev.type === "handoff.requested") {
+    $("botstate").textContent = "正在转接人工 · Transferring to an agent";
+    $("botstate").dataset.state = "handing_off";
+  } else if (ev.type === "call.ended") {
+    document.body.dataset.endReason = ev.reason;
   } else if (ev.type === "bot") {
     if (!botLine) botLine = addLine("bot", ev.text);
     botLine.querySelector("span").textContent = ev.text;
@@ -40,6 +54,7 @@ function onEvent(ev) {
       listening: "正在听 · Listening",
       thinking: "正在查询… · Looking that up…",
       speaking: "正在回答 · Answering",
+      handing_off: "正在转接人工 · Transferring to an agent",
     };
     $("botstate").textContent = labels[ev.state] || "";
     $("botstate").dataset.state = ev.state;
@@ -59,6 +74,21 @@ function play(buf) {
   playHead = Math.max(playHead, ctx.currentTime + 0.08);
   src.start(playHead);
   playHead += audio.duration;
+  scheduled.add(src);
+  src.onended = () => scheduled.delete(src);
+}
+
+function clearPlayback() {
+  for (const src of scheduled) {
+    try { src.stop(); } catch (e) { /* already stopped */ }
+  }
+  scheduled.clear();
+  playHead = ctx ? ctx.currentTime : 0;
+  document.body.dataset.clears = String(Number(document.body.dataset.clears || 0) + 1);
+}
+
+function sendDtmf(digit) {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "dtmf", digit }));
 }
 
 function meter() {
@@ -93,7 +123,7 @@ async function call() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(scheme + location.host + body.websocket);
     ws.binaryType = "arraybuffer";
-    ws.onopen = () => { $("hangup").disabled = false; };
+    ws.onopen = () => { $("hangup").disabled = false; $("agent").disabled = false; };
     node.port.onmessage = (e) => { if (ws && ws.readyState === WebSocket.OPEN) ws.send(e.data); };
     ws.onmessage = (e) => (typeof e.data === "string" ? onEvent(JSON.parse(e.data)) : play(e.data));
     ws.onclose = (e) => {
@@ -107,12 +137,14 @@ async function call() {
 }
 
 function teardown(text, state = "idle") {
+  if (ctx) clearPlayback();
   if (stream) stream.getTracks().forEach((t) => t.stop());
   if (node) node.port.onmessage = null;
   stream = node = analyser = null;
   ws = null;
   $("call").disabled = false;
   $("hangup").disabled = true;
+  $("agent").disabled = true;
   setStatus(text, state);
   $("botstate").textContent = "";
 }
@@ -126,3 +158,4 @@ function hangup() {
 
 $("call").addEventListener("click", call);
 $("hangup").addEventListener("click", hangup);
+$("agent").addEventListener("click", () => sendDtmf("0"));

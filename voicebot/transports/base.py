@@ -24,6 +24,7 @@ Inbound = bytes | Hangup | Dtmf  # bytes = 16-bit mono PCM at ``sample_rate``
 class Transport(Protocol):
     name: str
     sample_rate: int  # rate of PCM in both directions
+    bad_frames: int  # malformed or oversized inbound frames dropped so far (each logged)
 
     async def receive(self) -> Inbound:
         """Next inbound item; ``Hangup`` when the call is gone."""
@@ -35,6 +36,10 @@ class Transport(Protocol):
 
     async def send_event(self, event: dict[str, Any]) -> None:
         """Send a control/transcript message where the transport has a data channel."""
+        ...
+
+    async def clear_audio(self) -> None:
+        """Tell the far end to drop bot audio it has buffered but not played (barge-in)."""
         ...
 
     async def close(self) -> None: ...

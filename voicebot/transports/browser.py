@@ -21,6 +21,7 @@ class BrowserTransport:
 
     def __init__(self, ws: WebSocket) -> None:
         self._ws = ws
+        self.bad_frames = 0
 
     async def receive(self) -> Inbound:
         while True:
@@ -33,6 +34,8 @@ class BrowserTransport:
             data = msg.get("bytes")
             if data is not None:
                 if len(data) % 2 or len(data) > MAX_INBOUND_BYTES:
+                    self.bad_frames += 1
+                    log.warning("bad audio frame dropped", extra={"bytes": len(data), "bad_frames": self.bad_frames})
                     await self.send_event(
                         {
                             "type": "error",
@@ -47,6 +50,8 @@ class BrowserTransport:
             try:
                 control = json.loads(text or "")
             except json.JSONDecodeError:
+                self.bad_frames += 1
+                log.warning("bad control message dropped", extra={"bad_frames": self.bad_frames})
                 await self.send_event(
                     {"type": "error", "code": "bad_message", "message": "control messages must be JSON"}
                 )
@@ -62,11 +67,20 @@ class BrowserTransport:
 
     async def send_audio(self, pcm: bytes) -> None:
         if self._ws.application_state == WebSocketState.CONNECTED:
-            await self._ws.send_bytes(pcm)
+            try:
+                await self._ws.send_bytes(pcm)
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                log.debug("audio not sent: the socket is closing")
 
     async def send_event(self, event: dict[str, Any]) -> None:
         if self._ws.application_state == WebSocketState.CONNECTED:
-            await self._ws.send_text(json.dumps(event, ensure_ascii=False))
+            try:
+                await self._ws.send_text(json.dumps(event, ensure_ascii=False))
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                log.debug("event not sent: the socket is closing")
+
+    async def clear_audio(self) -> None:
+        await self.send_event({"type": "clear"})
 
     async def close(self) -> None:
         if self._ws.application_state == WebSocketState.CONNECTED:
