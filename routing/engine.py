@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select, union_all
 from sqlalchemy.orm import Session
 
 from routing.agent_state import AgentState, AgentTrigger, NotReadyReason
@@ -93,6 +94,7 @@ class RoutingEngine(CallbackActions, ChatActions, CallerLists, RoutingQueries):
         self._call_batch = call_batch
         self._callback_attempts = callback_attempts
         self._candidates = CandidateReader()
+        self._in_line_stmt = _best_in_line(call_batch)
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -267,12 +269,7 @@ class RoutingEngine(CallbackActions, ChatActions, CallerLists, RoutingQueries):
 
     def _assign_in(self, db: Session, events: list[Event]) -> Assignment | None:
         Q = QueuedCallRecord
-        waiting = db.execute(
-            select(Q.id, Q.queue_id, Q.language, Q.enqueued_at, Q.channel, Q.caller_hash)
-            .where(Q.status.in_(IN_LINE))
-            .order_by(*WAITING_ORDER)
-            .limit(self._call_batch)
-        ).all()
+        waiting = db.execute(self._in_line_stmt).all()
         if not waiting:
             return None
         available = self._candidates.available(db)
@@ -523,3 +520,28 @@ class RoutingEngine(CallbackActions, ChatActions, CallerLists, RoutingQueries):
         if self._publish is not None:
             for event in events:
                 self._publish(event)
+
+
+def _best_in_line(limit: int) -> Select[Any]:
+    """The best ``limit`` calls in line (id, queue, language, enqueued_at, channel, caller hash):
+    one ordered, limited scan of the waiting-order index per in-line status, merged. A single
+    ``status IN (…)`` would make both databases sort every waiting call. Built once per engine:
+    building it costs more than running it."""
+    Q = QueuedCallRecord
+    cols = (Q.id, Q.queue_id, Q.language, Q.enqueued_at, Q.channel, Q.caller_hash, Q.priority)
+    tops = [
+        select(*cols).where(Q.status == status).order_by(*WAITING_ORDER).limit(limit).subquery() for status in IN_LINE
+    ]
+    merged = union_all(*(select(top) for top in tops)).subquery()
+    return (
+        select(
+            merged.c.id,
+            merged.c.queue_id,
+            merged.c.language,
+            merged.c.enqueued_at,
+            merged.c.channel,
+            merged.c.caller_hash,
+        )
+        .order_by(merged.c.priority.desc(), merged.c.enqueued_at, merged.c.id)
+        .limit(limit)
+    )

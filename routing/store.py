@@ -153,6 +153,17 @@ def agent_view(row: AgentRecord) -> AgentView:
     )
 
 
+_AVAILABLE = select(
+    AgentRecord.id,
+    AgentRecord.profile_version,
+    AgentRecord.state_since,
+    AgentRecord.calls_handled,
+    AgentRecord.last_call_ended_at,
+    AgentRecord.chats,
+    AgentRecord.max_chats,
+).where(AgentRecord.state == AgentState.AVAILABLE)
+
+
 class CandidateReader:
     """Available agents as candidates, for one decision at a time.
 
@@ -167,17 +178,7 @@ class CandidateReader:
         self._profiles: dict[str, tuple[int, dict[str, int], frozenset[str]]] = {}
 
     def available(self, db: Session) -> list[Candidate]:
-        rows = db.execute(
-            select(
-                AgentRecord.id,
-                AgentRecord.profile_version,
-                AgentRecord.state_since,
-                AgentRecord.calls_handled,
-                AgentRecord.last_call_ended_at,
-                AgentRecord.chats,
-                AgentRecord.max_chats,
-            ).where(AgentRecord.state == AgentState.AVAILABLE)
-        ).all()
+        rows = db.execute(_AVAILABLE).all()
         stale = [agent_id for agent_id, version, *_ in rows if self._profiles.get(agent_id, (-1,))[0] != version]
         for start in range(0, len(stale), 500):
             for agent_id, version, skills, languages in db.execute(
