@@ -316,7 +316,7 @@ class RoutingEngine(CallbackActions, ChatActions, CallerLists, RoutingQueries):
                     if tier:
                         events.append(self._overflowed(call, spec, agent.id, waited))
                     if channel is Channel.CHAT:
-                        return assign_chat(call, agent, events, now=now, overflow=tier > 0)
+                        return assign_chat(call, agent, events, now=self._clock(), overflow=tier > 0)
                     return self._reserve(db, call, agent, events, overflow=tier > 0)
         return None
 

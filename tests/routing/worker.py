@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from routing.engine import RoutingEngine
+from routing.models import Channel
 from skycall.storage import create_engine_for
 
 
@@ -28,6 +29,42 @@ def run_worker(url: str, name: str, start: Any, results: Any) -> None:
             acd.answer(agent_id=assignment.agent_id)
             acd.end_call(agent_id=assignment.agent_id)
             acd.finish_wrap_up(agent_id=assignment.agent_id)
+    finally:
+        results.put((name, assigned))
+        engine.dispose()
+
+
+def run_mixed_worker(url: str, name: str, start: Any, results: Any) -> None:
+    """Like :func:`run_worker` on a mix of voice calls and chats: a voice call is answered, ended and
+    wrapped up at once; a chat is held while the worker takes up to two more, then ended, so chats
+    overlap at one agent and across the two workers."""
+    engine = create_engine_for(url)
+    acd = RoutingEngine(engine=engine)
+    assigned: list[tuple[str, str]] = []
+    held: list[str] = []
+    idle_rounds = 0
+    start.wait(timeout=60)
+    try:
+        while idle_rounds < 3:
+            assignment = acd.assign_next()
+            if assignment is None:
+                if held:
+                    acd.end_chat(call_id=held.pop(0))
+                    continue
+                idle_rounds = idle_rounds + 1 if not acd.waiting_calls() else 0
+                continue
+            idle_rounds = 0
+            assigned.append((assignment.call_id, assignment.agent_id))
+            if assignment.channel is Channel.CHAT:
+                held.append(assignment.call_id)
+                if len(held) > 2:
+                    acd.end_chat(call_id=held.pop(0))
+            else:
+                acd.answer(agent_id=assignment.agent_id)
+                acd.end_call(agent_id=assignment.agent_id)
+                acd.finish_wrap_up(agent_id=assignment.agent_id)
+        for call_id in held:
+            acd.end_chat(call_id=call_id)
     finally:
         results.put((name, assigned))
         engine.dispose()
