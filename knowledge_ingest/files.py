@@ -26,11 +26,18 @@ from knowledge_ingest.formats.faq_csv import parse_faq_csv
 from knowledge_ingest.formats.pdf import parse_pdf
 from knowledge_ingest.formats.webpage import parse_html
 from knowledge_ingest.formats.word import parse_docx
-from knowledge_ingest.loaders import LANGUAGES, KnowledgeFormatError, SourceDocument, load_faq, load_markdown
+from knowledge_ingest.loaders import (
+    LANGUAGES,
+    KnowledgeFormatError,
+    SourceDocument,
+    load_export,
+    load_faq,
+    load_markdown,
+)
 
 __all__ = ["SUPPORTED_SUFFIXES", "FileRejectedError", "content_fingerprint", "load_file"]
 
-SUPPORTED_SUFFIXES = (".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt", ".csv", ".json")
+SUPPORTED_SUFFIXES = (".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt", ".csv", ".json", ".jsonl")
 LIMIT_SETTING = "SKYCALL_KB_MAX_UPLOAD_MB"
 _HTML_START = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
 
@@ -75,12 +82,12 @@ def _format(path: Path, data: bytes) -> str:
         return "html"
     if suffix in (".md", ".markdown"):
         return "markdown"
-    if suffix in (".txt", ".csv", ".json"):
+    if suffix in (".txt", ".csv", ".json", ".jsonl"):
         return suffix[1:]
     raise FileRejectedError(
         path.name,
         f"unsupported file type {suffix or '(no extension)'}; upload PDF, DOCX, HTML, Markdown (.md), "
-        "plain text (.txt) or an FAQ as .csv or .json",
+        "plain text (.txt), an FAQ as .csv or .json, or a knowledge export (.jsonl)",
         code="unsupported_type",
     )
 
@@ -147,6 +154,8 @@ def load_file(
     name = path.name
     if fmt == "json":
         return _delegate(path, load_faq, code="bad_faq")
+    if fmt == "jsonl":
+        return _delegate(path, load_export, code="bad_export")
     if fmt == "csv":
         return parse_faq_csv(
             name, decode_text(name, data), lang=lang, key_prefix=doc_key or _default_key(path), category=category

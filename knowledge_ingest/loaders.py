@@ -1,7 +1,10 @@
 """Loaders for the knowledge folder: Markdown documents with front matter and a JSON FAQ file.
 
-Layout: ``<kb>/<lang>/<id>.md`` (front matter: id, lang, title, category) and ``<kb>/faq.json``
-(a list of {id, lang, category, question, similar_questions, answer}).
+Layout: ``<kb>/<lang>/<id>.md`` (front matter: id, lang, title, category, optional ``spoken``) and
+``<kb>/faq.json`` (a list of {id, lang, category, question, similar_questions, answer, spoken_answer}).
+
+Channel variants: ``answer``/the Markdown body is the text answer (chat, e-mail, the console);
+``spoken_answer``/``spoken`` is an optional short answer written to be read aloud on the phone.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class SourceDocument:
     body: str
     source: str
     similar_questions: tuple[str, ...] = field(default=())
+    spoken: str = ""  # channel variant: a short answer to be spoken; empty = use the body
     # lifecycle requested by the source (front matter or FAQ fields); the store keeps the truth
     status: str = "published"
     enabled: bool = True
@@ -44,6 +48,8 @@ class SourceDocument:
         for part in (self.kind, self.title, self.category, self.body, *self.similar_questions):
             h.update(part.encode("utf-8"))
             h.update(b"\x00")
+        if self.spoken:  # only when set, so documents without a variant keep their hash
+            h.update(b"spoken\x00" + self.spoken.encode("utf-8"))
         return h.hexdigest()
 
 
@@ -97,6 +103,7 @@ def load_markdown(path: Path) -> SourceDocument:
         category=str(meta.get("category", "")),
         body=post.content.strip(),
         source=str(path),
+        spoken=str(meta.get("spoken") or "").strip(),
         **_lifecycle(meta, str(path)),
     )
 
@@ -124,7 +131,55 @@ def load_faq(path: Path) -> list[SourceDocument]:
                 body=str(e["answer"]),
                 source=f"{path}#{n}",
                 similar_questions=tuple(str(q) for q in e.get("similar_questions", [])),
+                spoken=str(e.get("spoken_answer") or "").strip(),
                 **_lifecycle(e, f"{path} entry {n}"),
+            )
+        )
+    return out
+
+
+EXPORT_FIELDS = (
+    "id", "lang", "kind", "title", "category", "body", "spoken", "similar_questions",
+    "status", "enabled", "valid_from", "valid_to",
+)  # fmt: skip
+
+
+def load_export(path: Path) -> list[SourceDocument]:
+    """Documents from a ``skycall kb export`` file (JSON lines): a bulk import that keeps each
+    item's kind, lifecycle, spoken variant and similar questions."""
+    out = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise KnowledgeFormatError(f"{path}: not UTF-8 text ({exc})") from exc
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path} line {n}"
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise KnowledgeFormatError(f"{where}: not a JSON object ({exc.msg})") from None
+        if not isinstance(e, dict) or not all(e.get(k) for k in ("id", "lang", "kind", "title", "body")):
+            raise KnowledgeFormatError(
+                f"{where}: needs id, lang, kind, title and body (fields: {', '.join(EXPORT_FIELDS)})"
+            )
+        if e["lang"] not in LANGUAGES:
+            raise KnowledgeFormatError(f"{where}: lang must be one of {LANGUAGES}, got {e['lang']!r}")
+        if e["kind"] not in ("document", "faq", "record"):
+            raise KnowledgeFormatError(f"{where}: kind must be document, faq or record, got {e['kind']!r}")
+        out.append(
+            SourceDocument(
+                doc_key=str(e["id"]),
+                lang=str(e["lang"]),
+                kind=str(e["kind"]),
+                title=str(e["title"]),
+                category=str(e.get("category") or ""),
+                body=str(e["body"]),
+                source=f"{path.name}#{n}",
+                similar_questions=tuple(str(q) for q in e.get("similar_questions") or []),
+                spoken=str(e.get("spoken") or ""),
+                **_lifecycle(e, where),
             )
         )
     return out

@@ -28,7 +28,7 @@ from knowledge_ingest.tables import KbDocument, KbDocumentVersion, KbSynonym
 from rag.embeddings import Embedder
 from rag.keywords import passage_weights
 from rag.synonyms import SynonymTable
-from rag.vectorstore import FOREVER, VectorStore
+from rag.vectorstore import FOREVER, QUESTIONS, VectorStore
 
 _NS = uuid.UUID("6f1c2a52-6c61-4f73-9a0b-5b7c2e1d9e10")
 DocKey = tuple[str, str, str]  # (doc_key, lang, kind)
@@ -48,6 +48,15 @@ class SaveResult:
 
 def _key(row: KbDocument) -> DocKey:
     return (row.doc_key, row.lang, row.kind)
+
+
+def _diff_lines(v: KbDocumentVersion) -> list[str]:
+    lines = [f"# {v.title}", *v.body.splitlines()]
+    if v.spoken:
+        lines += ["", "## spoken", *v.spoken.splitlines()]
+    if v.similar_questions:
+        lines += ["", "## similar questions", *(f"- {q}" for q in v.similar_questions)]
+    return lines
 
 
 def _ts(when: datetime | None, default: float) -> float:
@@ -101,6 +110,39 @@ class KnowledgeBase:
         with self.sessions() as db:
             return list(db.scalars(select(KbDocument).order_by(KbDocument.kind, KbDocument.doc_key, KbDocument.lang)))
 
+    def export(self) -> list[dict[str, object]]:
+        """Every document as a plain dict: its latest version's content and its lifecycle (the
+        format ``loaders.load_export`` reads back)."""
+        with self.sessions() as db:
+            latest = {
+                v.document_id: v
+                for v in db.scalars(
+                    select(KbDocumentVersion)
+                    .join(KbDocument, KbDocument.id == KbDocumentVersion.document_id)
+                    .where(KbDocumentVersion.version == KbDocument.version)
+                )
+            }
+            rows = db.scalars(select(KbDocument).order_by(KbDocument.kind, KbDocument.doc_key, KbDocument.lang))
+            return [
+                {
+                    "id": d.doc_key,
+                    "lang": d.lang,
+                    "kind": d.kind,
+                    "title": d.title,
+                    "category": d.category,
+                    "body": d.body,
+                    "spoken": d.spoken,
+                    "similar_questions": list(latest[d.id].similar_questions) if d.id in latest else [],
+                    "status": d.status,
+                    "enabled": d.enabled,
+                    "valid_from": d.valid_from.isoformat() if d.valid_from else None,
+                    "valid_to": d.valid_to.isoformat() if d.valid_to else None,
+                    "version": d.version,
+                    "published_version": d.published_version,
+                }
+                for d in rows
+            ]
+
     def history(self, key: DocKey) -> list[KbDocumentVersion]:
         with self.sessions() as db:
             row = self._get(db, key)
@@ -113,12 +155,11 @@ class KnowledgeBase:
             )
 
     def diff(self, key: DocKey, a: int, b: int) -> str:
-        """A unified diff between two versions (title and body)."""
+        """A unified diff between two versions (title, body, spoken variant, similar questions)."""
         with self.sessions() as db:
             row = self._get(db, key)
             va, vb = self._version(db, row, a), self._version(db, row, b)
-            old = [f"# {va.title}", *va.body.splitlines()]
-            new = [f"# {vb.title}", *vb.body.splitlines()]
+            old, new = _diff_lines(va), _diff_lines(vb)
             return "\n".join(difflib.unified_diff(old, new, f"v{a}", f"v{b}", lineterm=""))
 
     # --- writing -------------------------------------------------------------------------
@@ -144,6 +185,7 @@ class KnowledgeBase:
                     version=0,
                     title=doc.title,
                     body=doc.body,
+                    spoken=doc.spoken,
                     content_sha256=sha,
                 )
                 db.add(row)
@@ -161,6 +203,7 @@ class KnowledgeBase:
                 doc.source,
                 sha,
             )
+            row.spoken = doc.spoken
             row.enabled, row.valid_from, row.valid_to = doc.enabled, doc.valid_from, doc.valid_to
             row.updated_at = self._clock()
             if changed:
@@ -173,6 +216,7 @@ class KnowledgeBase:
                         title=doc.title,
                         category=doc.category,
                         body=doc.body,
+                        spoken=doc.spoken,
                         similar_questions=list(doc.similar_questions),
                         content_sha256=sha,
                         author=author,
@@ -270,10 +314,34 @@ class KnowledgeBase:
             body=v.body,
             source=row.source,
             similar_questions=tuple(str(q) for q in v.similar_questions),
+            spoken=v.spoken,
         )
         chunks = chunk_document(doc)
         vectors = self._embedder.embed_passages([c.text for c in chunks])
+        questions = [v.title, *(str(q) for q in v.similar_questions)] if row.kind == "faq" else []
+        q_vectors = self._embedder.embed_queries(questions)
         self._store.delete_document(row.doc_key, row.lang, row.kind)
+        # questions first: the chunks are what reconcile_index checks, so a crash in between is repaired
+        self._store.upsert_questions(
+            [str(uuid.uuid5(_NS, f"question/{row.lang}/{row.doc_key}/{i}")) for i in range(len(questions))],
+            q_vectors,
+            [
+                {
+                    "doc_key": row.doc_key,
+                    "lang": row.lang,
+                    "kind": row.kind,
+                    "question": q,
+                    "title": v.title,
+                    "answer": v.body,
+                    "spoken": v.spoken,
+                    "category": v.category,
+                    "version": v.version,
+                    "valid_from": _ts(row.valid_from, 0.0),
+                    "valid_to": _ts(row.valid_to, FOREVER),
+                }
+                for q in questions
+            ],
+        )
         self._store.upsert(
             [str(uuid.uuid5(_NS, f"{row.kind}/{row.lang}/{row.doc_key}/{c.index}")) for c in chunks],
             vectors,
@@ -287,6 +355,7 @@ class KnowledgeBase:
                     "category": v.category,
                     "section": c.section,
                     "text": c.for_llm,
+                    "spoken": v.spoken,
                     "version": v.version,
                     "status": "published",
                     "valid_from": _ts(row.valid_from, 0.0),
@@ -300,16 +369,18 @@ class KnowledgeBase:
     def reconcile_index(self, on_progress: Callable[[int, int], None] | None = None) -> tuple[int, int, int]:
         """Make the index hold exactly the published versions; returns (re-indexed, removed, chunks written)."""
         indexed = self._store.indexed_documents()
+        questions = self._store.indexed_documents(QUESTIONS)
         rows = self.documents()
         wanted = {_key(r): r for r in rows if r.status == "published" and r.enabled and r.published_version is not None}
         removed = 0
-        for key in set(indexed) - set(wanted):
+        for key in (set(indexed) | set(questions)) - set(wanted):
             self._store.delete_document(*key)
             removed += 1
         redone = chunks = 0
         for n, (key, row) in enumerate(wanted.items(), 1):
             have = indexed.get(key)
-            if have != (row.published_version, row.chunk_count) or row.chunk_count == 0:
+            stale_questions = row.kind == "faq" and (questions.get(key) or (None, 0))[0] != row.published_version
+            if have != (row.published_version, row.chunk_count) or row.chunk_count == 0 or stale_questions:
                 chunks += self.publish(key, row.published_version)
                 redone += 1
             if on_progress:

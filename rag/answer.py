@@ -35,21 +35,36 @@ NO_ANSWER = {
 }
 
 
-def build_messages(question: str, passages: list[Passage], language: str) -> list[Message]:
-    label = "参考资料" if language == "zh" else "Reference passages"
-    q_label = "旅客的问题" if language == "zh" else "Caller's question"
-    reminder = REMINDER[language]
+def build_messages(
+    question: str,
+    passages: list[Passage],
+    language: str,
+    *,
+    history: list[tuple[str, str]] | None = None,
+    instruction: str | None = None,
+) -> list[Message]:
+    """System prompt, then passages, earlier turns of this call, the question, and the closing
+    instruction — in that order, so that requests about the same passages share a cached prefix."""
+    zh = language == "zh"
+    label = "参考资料" if zh else "Reference passages"
+    q_label = "旅客的问题" if zh else "Caller's question"
     body = "\n\n".join(f'<passage id={i + 1} title="{p.title}">\n{p.text}\n</passage>' for i, p in enumerate(passages))
+    earlier = ""
+    if history:
+        who = {"caller": "旅客" if zh else "Caller", "bot": "客服" if zh else "You"}
+        lines = "\n".join(f"{who.get(role, role)}: {text}" for role, text in history)
+        earlier = f"\n\n{'本次通话之前的对话' if zh else 'Earlier in this call'}:\n{lines}"
+    closing = instruction or REMINDER[language]
     return [
         {"role": "system", "content": SYSTEM[language]},
-        {"role": "user", "content": f"{label}:\n{body}\n\n{q_label}: {question}\n\n{reminder}"},
+        {"role": "user", "content": f"{label}:\n{body}{earlier}\n\n{q_label}: {question}\n\n{closing}"},
     ]
 
 
 class GroundedAnswerer:
     def __init__(self, retriever: Retriever, llm: ChatLLM, *, top_k: int = 4, max_tokens: int = 120) -> None:
         self._retriever = retriever
-        self._llm = llm
+        self.llm = llm
         self._top_k = top_k
         self._max_tokens = max_tokens
 
@@ -59,7 +74,7 @@ class GroundedAnswerer:
     def generate(self, question: str, passages: list[Passage], language: str) -> AsyncIterator[str]:
         if not passages:
             return _once(NO_ANSWER[language])
-        return self._llm.stream(build_messages(question, passages, language), max_tokens=self._max_tokens)
+        return self.llm.stream(build_messages(question, passages, language), max_tokens=self._max_tokens)
 
     async def warm(self, question: str, passages: list[Passage], language: str) -> None:
         """Prefill the LLM server's prompt cache while the caller is still speaking.
@@ -70,7 +85,7 @@ class GroundedAnswerer:
         """
         if not passages:
             return
-        async for _ in self._llm.stream(build_messages(question, passages, language), max_tokens=1):
+        async for _ in self.llm.stream(build_messages(question, passages, language), max_tokens=1):
             pass
 
 

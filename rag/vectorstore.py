@@ -2,6 +2,12 @@
 
 Each chunk is one point with two vectors: ``dense`` (embedding, cosine) and ``keywords`` (sparse BM25
 term weights; Qdrant applies the IDF).
+
+Searches are scoped (language, validity window at a time, categories). A Qdrant server applies the
+scope with payload indexes. The embedded store evaluates payload filters point by point in Python
+(≈ 50 µs a point: 1 s per query at 20k chunks), so there the scope is applied to an over-fetched
+unfiltered ranking instead (8× the wanted results, then 64×), which gives exactly the same result
+whenever enough of the over-fetched points are in scope; otherwise the filtered query is run.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from qdrant_client import QdrantClient, models
 from rag.keywords import SparseWeights
 
 COLLECTION = "kb_chunks_v3"  # v3: dense + sparse keyword vectors; version and validity in the payload
+QUESTIONS = "kb_faq_questions_v1"  # one point per FAQ question and similar question (the FAQ fast path)
 FOREVER = 4_102_444_800.0  # 2100-01-01 UTC: the valid_to of a document without an end
 DENSE = "dense"
 KEYWORDS = "keywords"
@@ -44,6 +51,40 @@ class _Serialized:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """Which chunks a search may return: a language, valid at ``at`` (seconds since the epoch), in
+    one of ``categories`` (empty = any)."""
+
+    language: str | None = None
+    at: float | None = None
+    categories: tuple[str, ...] = ()
+
+    def admits(self, payload: dict[str, Any]) -> bool:
+        if self.language and payload.get("lang") != self.language:
+            return False
+        if self.at is not None and not (
+            float(payload.get("valid_from", 0.0)) <= self.at <= float(payload.get("valid_to", FOREVER))
+        ):
+            return False
+        return not self.categories or payload.get("category") in self.categories
+
+    def to_filter(self) -> models.Filter | None:
+        must: list[models.Condition] = []
+        if self.language:
+            must.append(models.FieldCondition(key="lang", match=models.MatchValue(value=self.language)))
+        if self.at is not None:
+            must.append(models.FieldCondition(key="valid_from", range=models.Range(lte=self.at)))
+            must.append(models.FieldCondition(key="valid_to", range=models.Range(gte=self.at)))
+        if self.categories:
+            must.append(models.FieldCondition(key="category", match=models.MatchAny(any=list(self.categories))))
+        return models.Filter(must=must) if must else None
+
+
+EVERYTHING = Scope()
+OVERFETCH = 8  # embedded store: unfiltered candidates fetched per wanted result
+
+
+@dataclass(frozen=True)
 class Hit:
     score: float
     payload: dict[str, Any]
@@ -52,6 +93,7 @@ class Hit:
 
 class VectorStore:
     def __init__(self, *, path: Path | None = None, url: str | None = None, dim: int) -> None:
+        self.embedded = not url
         if url:
             client = QdrantClient(url=url)
         elif path is not None:
@@ -67,6 +109,25 @@ class VectorStore:
                 vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
                 sparse_vectors_config={KEYWORDS: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             )
+            if not self.embedded:  # payload indexes serve the scope filters on a server
+                self._index_payload(COLLECTION)
+        if not self._client.collection_exists(QUESTIONS):
+            self._client.create_collection(
+                QUESTIONS, vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)}
+            )
+            if not self.embedded:
+                self._index_payload(QUESTIONS)
+
+    def _index_payload(self, collection: str) -> None:
+        for field, schema in (
+            ("doc_key", models.PayloadSchemaType.KEYWORD),
+            ("lang", models.PayloadSchemaType.KEYWORD),
+            ("kind", models.PayloadSchemaType.KEYWORD),
+            ("category", models.PayloadSchemaType.KEYWORD),
+            ("valid_from", models.PayloadSchemaType.FLOAT),
+            ("valid_to", models.PayloadSchemaType.FLOAT),
+        ):
+            self._client.create_payload_index(collection, field, field_schema=schema)
 
     def close(self) -> None:
         self._client.close()
@@ -93,42 +154,46 @@ class VectorStore:
             wait=True,
         )
 
-    def delete_document(self, doc_key: str, lang: str, kind: str) -> None:
-        self._client.delete(
-            COLLECTION,
-            points_selector=models.FilterSelector(
-                filter=models.Filter(
-                    must=[
-                        models.FieldCondition(key="doc_key", match=models.MatchValue(value=doc_key)),
-                        models.FieldCondition(key="lang", match=models.MatchValue(value=lang)),
-                        models.FieldCondition(key="kind", match=models.MatchValue(value=kind)),
-                    ]
-                )
-            ),
+    def upsert_questions(
+        self, ids: list[str], vectors: npt.NDArray[np.float32], payloads: list[dict[str, Any]]
+    ) -> None:
+        """FAQ questions (the entry's question and its similar questions), embedded as queries."""
+        if not ids:
+            return
+        self._client.upsert(
+            QUESTIONS,
+            points=[
+                models.PointStruct(id=i, vector={DENSE: v.tolist()}, payload=p)
+                for i, v, p in zip(ids, vectors, payloads, strict=True)
+            ],
             wait=True,
         )
+
+    def delete_document(self, doc_key: str, lang: str, kind: str) -> None:
+        """Remove a document's chunks (and, for an FAQ entry, its questions)."""
+        selector = models.FilterSelector(
+            filter=models.Filter(
+                must=[
+                    models.FieldCondition(key="doc_key", match=models.MatchValue(value=doc_key)),
+                    models.FieldCondition(key="lang", match=models.MatchValue(value=lang)),
+                    models.FieldCondition(key="kind", match=models.MatchValue(value=kind)),
+                ]
+            )
+        )
+        self._client.delete(COLLECTION, points_selector=selector, wait=True)
+        if kind == "faq":
+            self._client.delete(QUESTIONS, points_selector=selector, wait=True)
 
     def count(self) -> int:
         return int(self._client.count(COLLECTION, exact=True).count)
 
-    @staticmethod
-    def _filter(language: str | None, at: float | None) -> models.Filter | None:
-        """Language and validity window (``valid_from <= at <= valid_to``, seconds since the epoch)."""
-        must: list[models.Condition] = []
-        if language:
-            must.append(models.FieldCondition(key="lang", match=models.MatchValue(value=language)))
-        if at is not None:
-            must.append(models.FieldCondition(key="valid_from", range=models.Range(lte=at)))
-            must.append(models.FieldCondition(key="valid_to", range=models.Range(gte=at)))
-        return models.Filter(must=must) if must else None
-
-    def indexed_documents(self) -> dict[tuple[str, str, str], tuple[int, int]]:
-        """(doc_key, lang, kind) → (indexed version, number of chunks), read from the payloads."""
+    def indexed_documents(self, collection: str = COLLECTION) -> dict[tuple[str, str, str], tuple[int, int]]:
+        """(doc_key, lang, kind) → (indexed version, number of points), read from the payloads."""
         out: dict[tuple[str, str, str], tuple[int, int]] = {}
         offset = None
         while True:
             points, offset = self._client.scroll(
-                COLLECTION,
+                collection,
                 limit=1000,
                 offset=offset,
                 with_payload=["doc_key", "lang", "kind", "version"],
@@ -142,30 +207,31 @@ class VectorStore:
             if offset is None:
                 return out
 
-    def search_dense(
-        self, vector: npt.NDArray[np.float32], *, limit: int, language: str | None = None, at: float | None = None
-    ) -> list[Hit]:
-        res = self._client.query_points(
-            COLLECTION,
-            query=vector.tolist(),
-            using=DENSE,
-            limit=limit,
-            query_filter=self._filter(language, at),
-            with_payload=True,
-        )
-        return [Hit(score=float(p.score), payload=dict(p.payload or {}), id=str(p.id)) for p in res.points]
+    def _search(self, query: Any, using: str, limit: int, scope: Scope, collection: str = COLLECTION) -> list[Hit]:
+        def run(flt: models.Filter | None, n: int) -> list[Hit]:
+            res = self._client.query_points(
+                collection, query=query, using=using, limit=n, query_filter=flt, with_payload=True
+            )
+            return [Hit(score=float(p.score), payload=dict(p.payload or {}), id=str(p.id)) for p in res.points]
 
-    def search_keywords(
-        self, weights: SparseWeights, *, limit: int, language: str | None = None, at: float | None = None
-    ) -> list[Hit]:
+        flt = scope.to_filter()
+        if flt is None or not self.embedded:
+            return run(flt, limit)
+        for fetch in (limit * OVERFETCH, limit * OVERFETCH**2):
+            hits = run(None, fetch)
+            kept = [h for h in hits if scope.admits(h.payload)]
+            if len(kept) >= limit or len(hits) < fetch:  # exact: every in-scope point ranked below these
+                return kept[:limit]
+        return run(flt, limit)
+
+    def search_dense(self, vector: npt.NDArray[np.float32], *, limit: int, scope: Scope = EVERYTHING) -> list[Hit]:
+        return self._search(vector.tolist(), DENSE, limit, scope)
+
+    def search_questions(self, vector: npt.NDArray[np.float32], *, limit: int, scope: Scope = EVERYTHING) -> list[Hit]:
+        """FAQ questions nearest to ``vector`` (a query embedding), best first."""
+        return self._search(vector.tolist(), DENSE, limit, scope, QUESTIONS)
+
+    def search_keywords(self, weights: SparseWeights, *, limit: int, scope: Scope = EVERYTHING) -> list[Hit]:
         if not weights.indices:
             return []
-        res = self._client.query_points(
-            COLLECTION,
-            query=models.SparseVector(indices=weights.indices, values=weights.values),
-            using=KEYWORDS,
-            limit=limit,
-            query_filter=self._filter(language, at),
-            with_payload=True,
-        )
-        return [Hit(score=float(p.score), payload=dict(p.payload or {}), id=str(p.id)) for p in res.points]
+        return self._search(models.SparseVector(indices=weights.indices, values=weights.values), KEYWORDS, limit, scope)

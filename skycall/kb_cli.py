@@ -86,7 +86,7 @@ def kb_import(
         Path,
         typer.Argument(
             help="A knowledge folder (en/, zh/, faq.json), a file (PDF, DOCX, HTML, Markdown, text, "
-            "CSV/JSON FAQ) or a record template (.yaml)."
+            "CSV/JSON FAQ), a record template (.yaml) or a `skycall kb export` file (.jsonl)."
         ),
     ],
     data_dir: Annotated[Path | None, typer.Option(help="Where a record template's source file is.")] = None,
@@ -94,12 +94,14 @@ def kb_import(
 ) -> None:
     """Import a folder or a table of records (new content becomes a new version)."""
     from knowledge_ingest.files import load_file
-    from knowledge_ingest.loaders import KnowledgeFormatError, load_folder
+    from knowledge_ingest.loaders import KnowledgeFormatError, load_export, load_folder
     from knowledge_ingest.records import RecordTemplate, render_records
 
     try:
         if path.suffix in (".yaml", ".yml"):
             docs = render_records(RecordTemplate.load(path, data_dir=data_dir))
+        elif path.suffix == ".jsonl":
+            docs = load_export(path)
         elif path.is_file():
             docs = load_file(path)
         else:
@@ -246,31 +248,12 @@ def kb_search(
 
 @app.command("export")
 def kb_export(path: Path) -> None:
-    """Export every document with its lifecycle and latest text as JSON lines."""
+    """Export every document (latest version, lifecycle, spoken variant, similar questions) as
+    JSON lines; `skycall kb import FILE.jsonl` reads it back."""
     with _open() as (kb, _):
-        rows = kb.documents()
+        rows = kb.export()
         with path.open("w", encoding="utf-8") as fh:
-            for d in rows:
-                fh.write(
-                    json.dumps(
-                        {
-                            "id": d.doc_key,
-                            "lang": d.lang,
-                            "kind": d.kind,
-                            "title": d.title,
-                            "category": d.category,
-                            "body": d.body,
-                            "status": d.status,
-                            "enabled": d.enabled,
-                            "version": d.version,
-                            "published_version": d.published_version,
-                            "valid_from": d.valid_from.isoformat() if d.valid_from else None,
-                            "valid_to": d.valid_to.isoformat() if d.valid_to else None,
-                        },
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     out.print(f"{len(rows)} documents written to {path} at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
 
 

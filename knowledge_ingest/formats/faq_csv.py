@@ -1,7 +1,8 @@
 """FAQ entries from a CSV file (Excel's "CSV UTF-8" or a GBK export both work).
 
 Columns (header row required, names case-insensitive): ``question`` and ``answer`` (required),
-``similar_questions`` (separated by ``|`` or ``；``), ``category``, ``lang`` (zh | en), ``id``.
+``similar_questions`` (separated by ``|`` or ``；``), ``category``, ``lang`` (zh | en), ``id``,
+``spoken_answer`` (the short variant read aloud on the phone).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from knowledge_ingest.formats.common import FileRejectedError, detect_language
 from knowledge_ingest.loaders import LANGUAGES, SourceDocument
 
-COLUMNS = ("id", "lang", "category", "question", "similar_questions", "answer")
+COLUMNS = ("id", "lang", "category", "question", "similar_questions", "answer", "spoken_answer")
 _SIMILAR_SEP = re.compile(r"[|；]")
 
 
@@ -62,6 +63,7 @@ def parse_faq_csv(name: str, text: str, *, lang: str | None, key_prefix: str, ca
                 body=answer,
                 source=f"{name}#{n}",
                 similar_questions=similar,
+                spoken=cells.get("spoken_answer", ""),
             )
         )
     if not out:

@@ -1,0 +1,285 @@
+"""The answer engine: one caller question in, one spoken reply out — right, short, in the caller's
+language, or an honest "I don't know" with an offer of a person.
+
+Paths, in order:
+
+1. **refuse** — the question tries to change, read or get around the bot's instructions (``safety``).
+2. **faq** — it matches a curated FAQ question or similar question above the tuned threshold: the
+   curated spoken answer, no LLM call.
+3. **llm** — retrieval, then the LLM is asked first whether the passages answer the question at all
+   (one token; its probability is a confidence signal, and its prompt prefix is the answer's, so the
+   answer reuses the cached prompt), then streams the answer; every sentence is checked against the
+   passages (figures must appear in them) before it is released to be spoken.
+4. **abstain** — nothing retrieved, the passages do not answer, the model says it does not know, or
+   its first sentence is not supported: "I don't have that information" and an offer of a human.
+
+Each reply carries its citations, its signals and a calibrated confidence (``confidence``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from asr_tts.text import split_sentences
+from rag.answer import GroundedAnswerer, build_messages
+from rag.confidence import ConfidenceModel
+from rag.dialogue import DialogueState, EntityGazetteer, standalone
+from rag.faq import FaqMatch, FaqMatcher
+from rag.grounding import check
+from rag.llm import Message
+from rag.retriever import Passage
+from rag.safety import REFUSAL, leaks, screen
+
+Path_ = Literal["faq", "llm", "abstain", "refuse"]
+
+DONT_KNOW = {
+    "en": "I'm sorry, I don't have that information. Would you like me to put you through to a colleague?",
+    "zh": "抱歉，我没有这方面的信息。需要帮您转接人工客服吗？",
+}
+_MODEL_DONT_KNOW = (
+    "don't have that information",
+    "do not have that information",
+    "don't have information",
+    "not mentioned",
+    "no information",
+    "没有这方面的信息",
+    "没有相关信息",
+    "没有提到",
+    "没有提及",
+    "无法回答",
+    "资料中没有",
+)
+CHECK = {
+    "en": "Do the reference passages contain the answer to the caller's question? Reply with only yes or no.",
+    "zh": "参考资料里有没有这个问题的答案？只回答“有”或“没有”。",
+}
+_YES = {"en": ("yes",), "zh": ("有", "是")}
+_NO = {"en": ("no",), "zh": ("没有", "没", "无", "否")}
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    faq_threshold: float = 0.90  # cosine similarity to a curated question (tuned: evals/tune_faq.py)
+    faq_margin: float = 0.0  # over the best other FAQ entry
+    min_dense: float = 0.78  # below this best-passage similarity, do not even ask the LLM
+    min_answerable: float = 0.35  # the LLM's P(passages answer the question) needed to generate
+    top_k: int = 4
+    max_tokens: int = 120
+
+
+@dataclass(frozen=True)
+class Citation:
+    doc_key: str
+    title: str
+    kind: str
+    version: int
+    section: str
+    score: float
+
+
+@dataclass
+class Reply:
+    path: Path_
+    question: str
+    standalone: str
+    language: str
+    citations: list[Citation] = field(default_factory=list)
+    signals: dict[str, float] = field(default_factory=dict)
+    confidence: float | None = None
+    text: str = ""
+    reason: str = ""  # why this path (for the console and QA)
+    marks: dict[str, float] = field(default_factory=dict)  # ms since the question arrived
+    _stream: AsyncIterator[str] | None = None
+
+    @property
+    def offers_handoff(self) -> bool:
+        return self.path in ("abstain", "refuse")
+
+    async def sentences(self) -> AsyncIterator[str]:
+        """The reply's sentences, each released once it has passed the checks."""
+        if self._stream is None:
+            return
+        async for sentence in self._stream:
+            self.text = f"{self.text} {sentence}".strip() if self.language == "en" else self.text + sentence
+            yield sentence
+
+
+def _spoken_sentences(text: str) -> list[str]:
+    done, rest = split_sentences(text)
+    return [*done, rest.strip()] if rest.strip() else done
+
+
+async def _fixed(text: str) -> AsyncIterator[str]:
+    for s in _spoken_sentences(text):
+        yield s
+
+
+def _p_yes(logprobs: dict[str, float], language: str) -> float | None:
+    yes = sum(math.exp(lp) for t, lp in logprobs.items() if t.strip().lower().startswith(_YES[language]))
+    no = sum(math.exp(lp) for t, lp in logprobs.items() if t.strip().lower().startswith(_NO[language]))
+    return yes / (yes + no) if yes + no > 0 else None
+
+
+class AnswerEngine:
+    def __init__(
+        self,
+        *,
+        answerer: GroundedAnswerer,
+        faq: FaqMatcher,
+        confidence: ConfidenceModel | None = None,
+        gazetteer: EntityGazetteer | None = None,
+        config: AnswerConfig | None = None,
+    ) -> None:
+        self._answerer = answerer
+        self._faq = faq
+        self._confidence = confidence
+        self.gazetteer = gazetteer
+        self.config = config or AnswerConfig()
+
+    def new_dialogue(self, language: str = "en") -> DialogueState:
+        return DialogueState(language=language)
+
+    def _finish(self, reply: Reply) -> None:
+        if self._confidence is not None:
+            reply.confidence = round(self._confidence.probability(reply.signals), 4)
+
+    async def respond(
+        self, question: str, language: str, *, state: DialogueState | None = None, asr_confidence: float = 1.0
+    ) -> Reply:
+        """Decide the path and prepare the reply; iterate ``reply.sentences()`` to get the words."""
+        t0 = time.monotonic()
+        state = state if state is not None else self.new_dialogue(language)
+        state.language = language
+        query = standalone(question, state, self.gazetteer)
+        state.add("caller", question, self.gazetteer)
+        state.last_question = query
+        reply = Reply(path="llm", question=question, standalone=query, language=language)
+        reply.signals["asr_confidence"] = asr_confidence
+
+        def mark(stage: str) -> None:
+            reply.marks.setdefault(stage, round((time.monotonic() - t0) * 1000, 1))
+
+        screening = screen(question)
+        if screening.refused:
+            reply.path, reply.reason = "refuse", f"refused: {screening.category}"
+            reply.signals["path_abstain"] = 1.0
+            return self._fixed_reply(reply, REFUSAL[language], state)
+
+        match = await asyncio.to_thread(self._faq.match, query, language)
+        mark("faq_done")
+        if match is not None:
+            reply.signals["faq_score"], reply.signals["faq_margin"] = match.score, match.margin
+        if match is not None and self._faq_accepts(match):
+            reply.path, reply.reason = "faq", f"faq {match.doc_key} ({match.score:.3f})"
+            reply.signals["path_faq"] = 1.0
+            reply.citations = [Citation(match.doc_key, match.title, "faq", match.version, "", match.score)]
+            return self._fixed_reply(reply, match.speech, state)
+
+        passages = await asyncio.to_thread(self._answerer.retrieve, query, language)
+        mark("retrieval_done")
+        reply.citations = [
+            Citation(p.doc_key, p.title, p.kind, p.version, p.section, round(p.score, 4)) for p in passages
+        ]
+        self._retrieval_signals(reply, passages)
+        if not passages or reply.signals["dense_top"] < self.config.min_dense:
+            reply.path, reply.reason = "abstain", "nothing relevant retrieved"
+            reply.signals["path_abstain"] = 1.0
+            return self._fixed_reply(reply, DONT_KNOW[language], state)
+
+        history = [(t.role, t.text) for t in state.history()[:-1]]
+        check_messages = build_messages(query, passages, language, history=history, instruction=CHECK[language])
+        p_yes = _p_yes(await self._answerer.llm.first_token_logprobs(check_messages), language)
+        mark("answerable_check")
+        reply.signals["p_answerable"] = p_yes if p_yes is not None else 0.5
+        if p_yes is not None and p_yes < self.config.min_answerable:
+            reply.path, reply.reason = "abstain", f"passages do not answer (p={p_yes:.2f})"
+            reply.signals["path_abstain"] = 1.0
+            return self._fixed_reply(reply, DONT_KNOW[language], state)
+
+        reply.signals["path_llm"] = 1.0
+        reply.reason = f"answered from {len(passages)} passages"
+        messages = build_messages(query, passages, language, history=history)
+        reply._stream = self._checked_stream(reply, messages, passages, state, mark)
+        return reply
+
+    def _faq_accepts(self, match: FaqMatch) -> bool:
+        return match.score >= self.config.faq_threshold and match.margin >= self.config.faq_margin
+
+    @staticmethod
+    def _retrieval_signals(reply: Reply, passages: list[Passage]) -> None:
+        dense = sorted((p.dense_score for p in passages if p.dense_score is not None), reverse=True)
+        reply.signals["dense_top"] = dense[0] if dense else 0.0
+        reply.signals["dense_margin"] = dense[0] - dense[1] if len(dense) > 1 else 0.0
+        top = passages[0] if passages else None
+        reply.signals["keyword_top3"] = float(bool(top and top.keyword_rank is not None and top.keyword_rank <= 3))
+
+    def _fixed_reply(self, reply: Reply, text: str, state: DialogueState) -> Reply:
+        self._finish(reply)
+        state.add("bot", text, self.gazetteer)
+        reply._stream = _fixed(text)
+        return reply
+
+    async def _checked_stream(
+        self,
+        reply: Reply,
+        messages: list[Message],
+        passages: list[Passage],
+        state: DialogueState,
+        mark: Callable[[str], None],
+    ) -> AsyncIterator[str]:
+        source = "\n".join(f"{p.title}\n{p.text}" for p in passages)
+        lang = reply.language
+        said: list[str] = []
+        pending = ""
+        supports: list[float] = []
+        numbers_ok = True
+
+        def release(sentence: str) -> bool:
+            nonlocal numbers_ok
+            low = sentence.lower()
+            if any(m in low for m in _MODEL_DONT_KNOW):
+                return False
+            result = check(sentence, source, lang)
+            supports.append(result.support)
+            if not result.ok or leaks(sentence, messages[0]["content"]):
+                numbers_ok = numbers_ok and result.ok
+                return False
+            return True
+
+        stopped = False
+        async for piece in self._answerer.llm.stream(messages, max_tokens=self.config.max_tokens):
+            mark("llm_first_token")
+            pending += piece
+            done, pending = split_sentences(pending)
+            for sentence in done:
+                if not release(sentence):
+                    stopped = True
+                    break
+                said.append(sentence)
+                mark("first_sentence")
+                yield sentence
+            if stopped:
+                break
+        if not stopped and pending.strip():
+            if release(pending.strip()):
+                said.append(pending.strip())
+                yield pending.strip()
+            else:
+                stopped = True
+        reply.signals["support"] = min(supports) if supports else 1.0
+        reply.signals["numbers_ok"] = float(numbers_ok)
+        if not said:
+            reply.path, reply.reason = "abstain", "the model's answer was not supported or it did not know"
+            reply.signals["path_llm"], reply.signals["path_abstain"] = 0.0, 1.0
+            for s in _spoken_sentences(DONT_KNOW[lang]):
+                yield s
+            said = [DONT_KNOW[lang]]
+        elif stopped:
+            reply.reason += "; stopped at an unsupported sentence"
+        self._finish(reply)
+        state.add("bot", " ".join(said), self.gazetteer)
