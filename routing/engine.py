@@ -273,11 +273,12 @@ class RoutingEngine(CallbackActions, ChatActions, CallerLists, RoutingQueries):
         if not waiting:
             return None
         available = self._candidates.available(db)
+        tried: set[str] = set()  # agents locked (or found taken) in this decision
         queues: dict[str, QueueSpec] = {}
         now = self._clock()
         for call_id, queue_id, language, enqueued_at, channel_name, caller_hash in waiting:
             channel = Channel(channel_name)
-            able = [c for c in available if c.can_take(channel)]
+            able = [c for c in available if c.agent_id not in tried and c.can_take(channel)]
             if not able:
                 continue
             waited = (now - enqueued_at).total_seconds()
@@ -304,10 +305,10 @@ class RoutingEngine(CallbackActions, ChatActions, CallerLists, RoutingQueries):
             for tier, (spec, ranked) in enumerate(zip(tiers, ranked_tiers, strict=True)):
                 ranked.sort(key=lambda c: c.agent_id != preferred)  # stable: the strategy's order otherwise
                 for choice in ranked:
-                    if choice not in available:  # tried in an earlier tier
+                    if choice.agent_id in tried:  # in an earlier tier or for an earlier call
                         continue
                     agent = self._lock_candidate(db, choice.agent_id, channel)
-                    available.remove(choice)
+                    tried.add(choice.agent_id)
                     if agent is None:  # another worker reserved it meanwhile
                         continue
                     locked = candidate_from_row(agent)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -156,26 +156,37 @@ def agent_view(row: AgentRecord) -> AgentView:
 _AVAILABLE = select(
     AgentRecord.id,
     AgentRecord.profile_version,
-    AgentRecord.state_since,
+    type_coerce(AgentRecord.state_since, String()),  # raw driver values: parsed only when changed
     AgentRecord.calls_handled,
-    AgentRecord.last_call_ended_at,
+    type_coerce(AgentRecord.last_call_ended_at, String()),
     AgentRecord.chats,
     AgentRecord.max_chats,
 ).where(AgentRecord.state == AgentState.AVAILABLE)
 
 
+def _utc(raw: object) -> datetime | None:
+    """A timestamp as the driver returned it (text in SQLite, naive UTC; a datetime in PostgreSQL)."""
+    if raw is None:
+        return None
+    if isinstance(raw, datetime):
+        return raw.astimezone(UTC) if raw.tzinfo else raw.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(raw)).replace(tzinfo=UTC)
+
+
 class CandidateReader:
     """Available agents as candidates, for one decision at a time.
 
-    Each decision reads the agents' changing columns (state time, calls, chats) as plain values; their
-    skills and languages (JSON, the costly part) come from a cache keyed by ``profile_version``, which
-    ``save_agent`` increments: an agent whose version differs from the cached one is read again, in
-    the same query round. The read takes no locks; the engine checks its choice again against the
-    locked row before reserving it (``candidate_from_row``), so a profile changed in between can never
-    make an ineligible agent take a call."""
+    Each decision reads the agents' changing columns (state time, calls, chats) as raw driver values;
+    an agent whose values and ``profile_version`` are those of the previous decision is reused as it
+    was (most agents do not change between two decisions), others are rebuilt. Skills and languages
+    (JSON, the costly part) are read again only when ``profile_version`` (incremented by
+    ``save_agent``) changed. The read takes no locks; the engine checks its choice again against the
+    locked row before reserving it (``candidate_from_row``), so a profile changed in between can
+    never make an ineligible agent take a call."""
 
     def __init__(self) -> None:
         self._profiles: dict[str, tuple[int, dict[str, int], frozenset[str]]] = {}
+        self._built: dict[str, tuple[tuple[object, ...], Candidate]] = {}
 
     def available(self, db: Session) -> list[Candidate]:
         rows = db.execute(_AVAILABLE).all()
@@ -192,22 +203,28 @@ class CandidateReader:
                     frozenset(str(x) for x in languages),
                 )
         out = []
-        for agent_id, version, since, calls, ended, chats, max_chats in rows:
+        for row in rows:
+            agent_id, version, since, calls, ended, chats, max_chats = row
+            key = tuple(row)
+            built = self._built.get(agent_id)
+            if built is not None and built[0] == key:
+                out.append(built[1])
+                continue
             cached = self._profiles.get(agent_id)
             if cached is None or cached[0] != version:  # changed between the two reads: next decision
                 continue
-            out.append(
-                Candidate(
-                    agent_id=agent_id,
-                    skills=cached[1],
-                    languages=cached[2],
-                    idle_since=since,
-                    calls_handled=calls,
-                    last_call_ended_at=ended,
-                    chats=chats,
-                    max_chats=max_chats,
-                )
+            candidate = Candidate(
+                agent_id=agent_id,
+                skills=cached[1],
+                languages=cached[2],
+                idle_since=_utc(since) or datetime.min.replace(tzinfo=UTC),
+                calls_handled=calls,
+                last_call_ended_at=_utc(ended),
+                chats=chats,
+                max_chats=max_chats,
             )
+            self._built[agent_id] = (key, candidate)
+            out.append(candidate)
         return out
 
 
