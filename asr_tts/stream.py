@@ -107,8 +107,7 @@ class UtteranceRecognizer:
 
         async def after_running() -> Transcript:
             if previous is not None and not previous.done():
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await previous
+                await asyncio.wait({previous})  # its result does not matter; our own cancellation does
             return await self._decode(pcm)
 
         task = asyncio.create_task(after_running())
@@ -126,8 +125,7 @@ class UtteranceRecognizer:
         if self._speculative is not None:
             self._speculative[1].cancel()
         if self._running is not None and not self._running.done():
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._running
+            await asyncio.wait({self._running})  # one decode at a time; a cancelled turn stops here
         tr = await self._decode(pcm)
         self.stats.final_decode_ms = round((time.monotonic() - t0) * 1000, 1)
         return tr

@@ -292,8 +292,9 @@ class CallSession:
             if turn is not None and not heard and turn.result.question:
                 self._carry = turn.result.question  # the caller was still asking: keep the first part
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            # never block the caller's audio on the cancelled turn (a decode or a request may be in flight)
+            await asyncio.wait({task}, timeout=0.5)
+            self._turn_task = self._turn = None
         stopped = await self._player.clear()
         self._s.metrics.count("barge_ins_total")
         await self._t.send_event({"type": "barge_in", "speech_ms": event.speech_ms, "stopped": len(stopped)})
