@@ -65,14 +65,24 @@ class WhisperRecognizer:
             # One encoder pass serves both language detection and decoding; a second pass is needed
             # only when Whisper's own pick is a language we do not serve (e.g. Cantonese or Japanese).
             segments, info = self._model.transcribe(
-                audio, language=language, beam_size=1, condition_on_previous_text=False, vad_filter=False
+                audio,
+                language=language,
+                beam_size=1,
+                condition_on_previous_text=False,
+                vad_filter=False,
+                without_timestamps=True,
             )
             lang, lang_p = language or info.language, 1.0
             if language is None:
                 lang, lang_p = _pick_language(info.all_language_probs, info.language)
                 if lang != info.language:
                     segments, info = self._model.transcribe(
-                        audio, language=lang, beam_size=1, condition_on_previous_text=False, vad_filter=False
+                        audio,
+                        language=lang,
+                        beam_size=1,
+                        condition_on_previous_text=False,
+                        vad_filter=False,
+                        without_timestamps=True,
                     )
             segs = list(segments)
         text = "".join(s.text for s in segs).strip() if lang == "zh" else " ".join(s.text.strip() for s in segs)

@@ -35,6 +35,10 @@ class StreamStats:
 
 
 class UtteranceRecognizer:
+    """At most one decode is in flight at a time: partials are skipped (not queued) while one runs,
+    and the partial interval stretches to twice the last decode's duration when the CPU is busy,
+    so the speculative final never waits behind a backlog."""
+
     def __init__(
         self,
         recognizer: Recognizer,
@@ -46,14 +50,14 @@ class UtteranceRecognizer:
     ) -> None:
         self._asr = recognizer
         self._on_partial = on_partial
-        self._every = int(partial_every_s * BYTES_PER_S)
+        self._every_s = partial_every_s
         self._min_lang = int(min_language_s * BYTES_PER_S)
         self._lang_conf = language_confidence
         self._pcm = bytearray()
         self._decoded_upto = 0
+        self._last_decode_s = 0.0
         self._language: str | None = None
-        self._running: asyncio.Task[Transcript] | None = None
-        self._running_len = 0
+        self._inflight: asyncio.Task[Transcript] | None = None
         self._speculative: tuple[int, asyncio.Task[Transcript]] | None = None
         self._closed = False
         self.stats = StreamStats()
@@ -63,30 +67,30 @@ class UtteranceRecognizer:
     def language(self) -> str | None:
         return self._language
 
-    def _decode(self, pcm: bytes) -> asyncio.Task[Transcript]:
+    async def _decode(self, pcm: bytes) -> Transcript:
         language = self._language
+        t0 = time.monotonic()
+        tr = await asyncio.to_thread(self._asr.transcribe, pcm16_to_float(pcm), language)
+        self._last_decode_s = time.monotonic() - t0
+        self.stats.decodes += 1
+        if language is None and len(pcm) >= self._min_lang and tr.language_probability >= self._lang_conf:
+            self._language = tr.language  # identified once per utterance, then reused
+        return tr
 
-        async def run() -> Transcript:
-            audio = pcm16_to_float(pcm)
-            tr = await asyncio.to_thread(self._asr.transcribe, audio, language)
-            self.stats.decodes += 1
-            if language is None and len(pcm) >= self._min_lang and tr.language_probability >= self._lang_conf:
-                self._language = tr.language  # identified once per utterance, then reused
-            return tr
-
-        return asyncio.create_task(run())
+    def _busy(self) -> bool:
+        return self._inflight is not None and not self._inflight.done()
 
     def push(self, pcm: bytes) -> None:
         """Caller audio (16 kHz PCM16) of this utterance; may start a partial decode."""
         if self._closed:
             return
         self._pcm += pcm
-        due = len(self._pcm) - self._decoded_upto >= self._every
-        if due and self._on_partial is not None and (self._running is None or self._running.done()):
-            self._running_len = len(self._pcm)
-            self._decoded_upto = self._running_len
-            self._running = self._decode(bytes(self._pcm))
-            self._running.add_done_callback(self._partial_done)
+        every = max(self._every_s, 2 * self._last_decode_s) * BYTES_PER_S
+        if self._on_partial is None or self._busy() or len(self._pcm) - self._decoded_upto < every:
+            return
+        self._decoded_upto = len(self._pcm)
+        self._inflight = asyncio.create_task(self._decode(bytes(self._pcm)))
+        self._inflight.add_done_callback(self._partial_done)
 
     def _partial_done(self, task: asyncio.Task[Transcript]) -> None:
         if task.cancelled() or task.exception() is not None or self._closed or self._on_partial is None:
@@ -98,41 +102,48 @@ class UtteranceRecognizer:
             asyncio.get_running_loop().create_task(self._on_partial(tr))
 
     def speculate(self, pcm: bytes) -> asyncio.Task[Transcript] | None:
-        """The caller paused: decode exactly ``pcm`` now, in case it turns out to be the whole turn."""
+        """The caller paused: decode exactly ``pcm`` now, in case it turns out to be the whole turn.
+        An earlier speculation that has not started yet is dropped."""
         if self._closed:
             return None
-        if self._speculative is not None and self._speculative[0] == len(pcm):
-            return self._speculative[1]
-        previous = self._running
+        if self._speculative is not None:
+            if self._speculative[0] == len(pcm):
+                return self._speculative[1]
+            if self._speculative[1] is not self._inflight or not self._inflight.done():
+                self._speculative[1].cancel()
+        previous = self._inflight
 
-        async def after_running() -> Transcript:
+        async def after_previous() -> Transcript:
             if previous is not None and not previous.done():
                 await asyncio.wait({previous})  # its result does not matter; our own cancellation does
             return await self._decode(pcm)
 
-        task = asyncio.create_task(after_running())
+        task = asyncio.create_task(after_previous())
         self._speculative = (len(pcm), task)
+        self._inflight = task
+        self._decoded_upto = len(self._pcm)
         return task
 
     async def finish(self, pcm: bytes) -> Transcript:
         """The turn ended with audio ``pcm``: the final transcript (the speculative one if it matches)."""
         t0 = time.monotonic()
-        if self._speculative is not None and self._speculative[0] == len(pcm):
+        spec = self._speculative
+        if spec is not None and spec[0] == len(pcm) and not spec[1].cancelled():
             self.stats.speculative_hit = True
-            tr = await self._speculative[1]
-            self.stats.final_decode_ms = round((time.monotonic() - t0) * 1000, 1)
-            return tr
-        if self._speculative is not None:
-            self._speculative[1].cancel()
-        if self._running is not None and not self._running.done():
-            await asyncio.wait({self._running})  # one decode at a time; a cancelled turn stops here
-        tr = await self._decode(pcm)
+            tr = await spec[1]
+        else:
+            if spec is not None:
+                spec[1].cancel()
+            inflight = self._inflight
+            if inflight is not None and not inflight.done():
+                await asyncio.wait({inflight})  # one decode at a time; a cancelled turn stops here
+            tr = await self._decode(pcm)
         self.stats.final_decode_ms = round((time.monotonic() - t0) * 1000, 1)
         return tr
 
     async def aclose(self) -> None:
         self._closed = True
-        for task in (self._running, self._speculative[1] if self._speculative else None):
+        for task in (self._inflight, self._speculative[1] if self._speculative else None):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(Exception, asyncio.CancelledError):

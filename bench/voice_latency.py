@@ -149,14 +149,16 @@ async def one_turn(caller: ScriptedCaller, pcm: bytes) -> dict[str, Any] | None:
     _, spoke_until = await caller.say(pcm)
     try:
         _, final = await caller.wait_for(
-            lambda e: e.get("type") == "bot" and e.get("final") and "path" in e, after=spoke_until, within_s=120
+            lambda e: e.get("type") == "bot" and e.get("final") and e.get("interrupted") is False,
+            after=spoke_until,
+            within_s=120,
         )
     except TimeoutError:
         return None
     await caller.wait_for(lambda e: e.get("type") == "state" and e["state"] == "listening", after=spoke_until)
     row: dict[str, Any] = {"path": final["path"], **final["latency_ms"], "answer": final["text"]}
     caller_final = [e for t, e in caller.events if t >= spoke_until and e.get("type") == "caller" and e.get("final")]
-    row["heard_as"] = caller_final[0]["text"] if caller_final else ""
+    row["heard_as"] = caller_final[-1]["text"] if caller_final else ""
     for kind, stage in (("ack", "heard_ack"), ("answer", "heard_answer")):
         t = caller.first_frame(kind, after=spoke_until)
         if t is not None:

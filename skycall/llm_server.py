@@ -93,6 +93,10 @@ class LlamaServer:
                 str(self.threads),
                 "--verbose",
                 "False",
+                # a new request must not cut off another call's streaming answer (or a prompt
+                # prefill); a caller's barge-in closes its own stream instead
+                "--interrupt_requests",
+                "False",
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=logfile,
                 stderr=logfile,

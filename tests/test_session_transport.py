@@ -5,6 +5,7 @@ question is still answered."""
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import soundfile as sf
@@ -71,6 +72,9 @@ def test_bad_frames_mid_question_are_dropped_and_the_call_goes_on() -> None:
         ws.send_text(json.dumps({"type": "hangup"}))
     assert errors == ["bad_audio_frame", "bad_audio_frame", "bad_message"]
     assert final["text"].startswith("The first train") and final["interrupted"] is False
+    deadline = time.monotonic() + 10
+    while "metrics" not in results and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server side finishes the call after the socket closes
     assert results["reason"] == "caller_hangup" and results["bad_frames"] == 3
     assert "skycall_voice_bad_frames_total 3" in str(results["metrics"])
     assert 'stage="first_frame_sent",path="llm"' in str(results["metrics"])

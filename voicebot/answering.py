@@ -75,6 +75,7 @@ class RagAnswerPath:
         self._wake = asyncio.Event()
         self._warm: Callable[[str, list[Passage], str], Awaitable[None]] | None = getattr(answerer, "warm", None)
         self.warms = 0
+        self._epoch = 0  # bumped by every answer: a prepare that began before it is stale
 
     async def _retrieve(self, text: str, language: str) -> list[Passage]:
         async with self._lock:
@@ -83,7 +84,10 @@ class RagAnswerPath:
     async def prepare(self, partial: str, language: str) -> None:
         if len(partial.strip()) < self._min_chars:
             return
+        epoch = self._epoch
         passages = await self._retrieve(partial, language)
+        if epoch != self._epoch:
+            return  # the turn ended meanwhile; a prefill now would only delay (or cut) the answer
         self._target = (partial, language, passages)
         if self._warm is None:
             return
@@ -117,6 +121,7 @@ class RagAnswerPath:
 
     async def answer(self, question: str, language: str) -> Answer:
         t0 = time.monotonic()
+        self._epoch += 1
         target, self._target = self._target, None  # stop prefilling: the real question goes next
         self._wake.set()
         if target is not None and target[0] == question and target[1] == language:

@@ -254,7 +254,7 @@ class CallSession:
             return
         with contextlib.suppress(asyncio.CancelledError, Exception):
             tr = await task
-            if not is_noise(tr) and not is_backchannel(tr.text):
+            if self.state is CallState.LISTENING and not is_noise(tr) and not is_backchannel(tr.text):
                 await self._path.prepare(tr.text, tr.language)
 
     async def _short_utterance_while_busy(self, turn: TurnEnd, utt: UtteranceRecognizer, speech_end: float) -> None:
