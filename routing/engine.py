@@ -30,6 +30,7 @@ from routing.models import (
     AgentView,
     Assignment,
     CallStatus,
+    Candidate,
     Channel,
     OverflowRule,
     QueuedCall,
@@ -261,20 +262,30 @@ class RoutingEngine(CallbackActions, ChatActions, CallerLists, RoutingQueries):
         """Reserve the best available agent for the best waiting call that has one; ``None`` if no
         waiting call can be served now. Calls and agents are locked (PostgreSQL) or the whole
         decision holds the write lock (SQLite), so concurrent workers never double-assign."""
+        done = self.assign_batch(limit=1)
+        return done[0] if done else None
+
+    def assign_batch(self, *, limit: int) -> list[Assignment]:
+        """Up to ``limit`` decisions in one transaction, in the order ``assign_next`` would make them
+        one by one (among the best ``call_batch`` calls in line): the reads and the commit are shared,
+        the locks are the same. For a dispatcher catching up after a burst or a shift start."""
+        if not 1 <= limit <= self._call_batch:
+            raise ValueError(f"limit must be 1..{self._call_batch} (the engine's call_batch), got {limit!r}")
         events: list[Event] = []
         with write_transaction(self._sessions) as db:
-            assignment = self._assign_in(db, events)
+            assignments = self._assign_in(db, events, limit)
         self._emit(events)
-        return assignment
+        return assignments
 
-    def _assign_in(self, db: Session, events: list[Event]) -> Assignment | None:
+    def _assign_in(self, db: Session, events: list[Event], limit: int) -> list[Assignment]:
         Q = QueuedCallRecord
         waiting = db.execute(self._in_line_stmt).all()
         if not waiting:
-            return None
+            return []
         available = self._candidates.available(db)
-        tried: set[str] = set()  # agents locked (or found taken) in this decision
+        tried: set[str] = set()  # agents locked (or found taken) in this transaction
         queues: dict[str, QueueSpec] = {}
+        done: list[Assignment] = []
         now = self._clock()
         for call_id, queue_id, language, enqueued_at, channel_name, caller_hash in waiting:
             channel = Channel(channel_name)
@@ -301,24 +312,44 @@ class RoutingEngine(CallbackActions, ChatActions, CallerLists, RoutingQueries):
             ).one_or_none()
             if call is None:  # another worker holds or took it
                 continue
-            preferred = self._preferred(db, caller_hash)
-            for tier, (spec, ranked) in enumerate(zip(tiers, ranked_tiers, strict=True)):
-                ranked.sort(key=lambda c: c.agent_id != preferred)  # stable: the strategy's order otherwise
-                for choice in ranked:
-                    if choice.agent_id in tried:  # in an earlier tier or for an earlier call
-                        continue
-                    agent = self._lock_candidate(db, choice.agent_id, channel)
-                    tried.add(choice.agent_id)
-                    if agent is None:  # another worker reserved it meanwhile
-                        continue
-                    locked = candidate_from_row(agent)
-                    if not (locked.can_take(channel) and is_eligible(locked, spec, language=call.language)):
-                        continue  # its profile changed after the unlocked read
-                    if tier:
-                        events.append(self._overflowed(call, spec, agent.id, waited))
-                    if channel is Channel.CHAT:
-                        return assign_chat(call, agent, events, now=self._clock(), overflow=tier > 0)
-                    return self._reserve(db, call, agent, events, overflow=tier > 0)
+            assignment = self._place(db, call, tiers, ranked_tiers, tried, events, caller_hash, waited)
+            if assignment is not None:
+                done.append(assignment)
+                if len(done) == limit:
+                    break
+        return done
+
+    def _place(
+        self,
+        db: Session,
+        call: QueuedCallRecord,
+        tiers: list[QueueSpec],
+        ranked_tiers: list[list[Candidate]],
+        tried: set[str],
+        events: list[Event],
+        caller_hash: str | None,
+        waited: float,
+    ) -> Assignment | None:
+        """Lock the best agent of the first tier that has one free for the locked call, and give it."""
+        channel = Channel(call.channel)
+        preferred = self._preferred(db, caller_hash)
+        for tier, (spec, ranked) in enumerate(zip(tiers, ranked_tiers, strict=True)):
+            ranked.sort(key=lambda c: c.agent_id != preferred)  # stable: the strategy's order otherwise
+            for choice in ranked:
+                if choice.agent_id in tried:  # in an earlier tier or for an earlier call
+                    continue
+                agent = self._lock_candidate(db, choice.agent_id, channel)
+                tried.add(choice.agent_id)
+                if agent is None:  # another worker reserved it meanwhile
+                    continue
+                locked = candidate_from_row(agent)
+                if not (locked.can_take(channel) and is_eligible(locked, spec, language=call.language)):
+                    continue  # its profile changed after the unlocked read
+                if tier:
+                    events.append(self._overflowed(call, spec, agent.id, waited))
+                if channel is Channel.CHAT:
+                    return assign_chat(call, agent, events, now=self._clock(), overflow=tier > 0)
+                return self._reserve(db, call, agent, events, overflow=tier > 0)
         return None
 
     @staticmethod

@@ -342,3 +342,33 @@ def test_round_robin_keeps_the_turn_across_a_pause(db: Engine, clock: ManualCloc
     acd.enqueue(call_id="c3", queue_id="baggage_en")
     assignment = acd.assign_next()
     assert assignment is not None and assignment.agent_id == "a1"  # its turn: its last call ended first
+
+
+def test_assign_batch_decides_like_assign_next_one_by_one(db: Engine, clock: ManualClock) -> None:
+    def setup(acd: RoutingEngine, prefix: str) -> None:
+        for n in range(6):
+            _agent(acd, f"{prefix}a{n}", "en,zh" if n % 2 else "en", baggage=1 + n % 3, lost_property=1 + n % 4)
+            clock.advance(1)
+        for n in range(12):
+            queue = "lost_zh" if n % 3 == 0 else "baggage_en"
+            acd.enqueue(call_id=f"{prefix}c{n:02d}", queue_id=queue, red_list=n == 7, caller_level=n % 2)
+            clock.advance(1)
+
+    events: list[Event] = []
+    acd = _engine(db, clock, events)
+    setup(acd, "one-")
+    one_by_one = []
+    while (a := acd.assign_next()) is not None:
+        one_by_one.append((a.call_id.removeprefix("one-"), a.agent_id.removeprefix("one-")))
+    for call in acd.waiting_calls():  # the first set out of the way: unserved calls and free agents
+        acd.abandon(call_id=call.call_id)
+    for n in range(6):
+        if acd.agent(agent_id=f"one-a{n}").state is AgentState.AVAILABLE:
+            acd.log_out(agent_id=f"one-a{n}")
+    setup(acd, "all-")
+    batch = acd.assign_batch(limit=50)
+    in_batch = [(a.call_id.removeprefix("all-"), a.agent_id.removeprefix("all-")) for a in batch]
+    assert len(one_by_one) >= 4 and in_batch == one_by_one
+    assert len([e for e in events if isinstance(e, CallAssigned)]) == 2 * len(batch)
+    with pytest.raises(ValueError, match=r"limit must be 1\.\.50"):
+        acd.assign_batch(limit=51)

@@ -57,7 +57,7 @@ def _clear(url: str) -> None:
         engine.dispose()
 
 
-def _run_concurrently(url: str) -> dict[str, list[tuple[str, str]]]:
+def _run_concurrently(url: str, batch: int = 1) -> dict[str, list[tuple[str, str]]]:
     """Seed and run both workers; correctness is checked on every attempt. An attempt in which one
     worker got no call at all (it was descheduled until the queue was empty) shows no concurrency,
     so it is run again on fresh rows, up to three times."""
@@ -65,18 +65,18 @@ def _run_concurrently(url: str) -> dict[str, list[tuple[str, str]]]:
         if attempt:
             _clear(url)
         _seed(url)
-        by_worker = _run_two_workers(url)
+        by_worker = _run_two_workers(url, batch)
         _check(url, by_worker)
         if all(by_worker.values()):
             return by_worker
     pytest.fail("in 3 attempts one worker always took every call: the machine was too busy to show concurrency")
 
 
-def _run_two_workers(url: str) -> dict[str, list[tuple[str, str]]]:
+def _run_two_workers(url: str, batch: int = 1) -> dict[str, list[tuple[str, str]]]:
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(2)
     results = ctx.Queue()
-    workers = [ctx.Process(target=run_worker, args=(url, f"w{i}", start, results)) for i in (1, 2)]
+    workers = [ctx.Process(target=run_worker, args=(url, f"w{i}", start, results, batch)) for i in (1, 2)]
     for w in workers:
         w.start()
     collected = dict(results.get(timeout=120) for _ in workers)
@@ -121,6 +121,11 @@ def test_two_processes_never_double_assign_on_sqlite(tmp_path: Path) -> None:
 
 def test_two_processes_never_double_assign_on_postgresql(pg_url: str) -> None:
     by_worker = _run_concurrently(pg_url)
+    assert all(by_worker.values())
+
+
+def test_two_processes_never_double_assign_in_batches_on_postgresql(pg_url: str) -> None:
+    by_worker = _run_concurrently(pg_url, batch=8)
     assert all(by_worker.values())
 
 

@@ -10,9 +10,10 @@ from routing.models import Channel
 from skycall.storage import create_engine_for
 
 
-def run_worker(url: str, name: str, start: Any, results: Any) -> None:
+def run_worker(url: str, name: str, start: Any, results: Any, batch: int = 1) -> None:
     """``start`` is a multiprocessing barrier shared with the other worker; the list of
-    (call id, agent id) pairs this worker assigned goes to the ``results`` queue."""
+    (call id, agent id) pairs this worker assigned goes to the ``results`` queue. ``batch`` > 1
+    makes the decisions with ``assign_batch``."""
     engine = create_engine_for(url)
     acd = RoutingEngine(engine=engine)
     assigned: list[tuple[str, str]] = []
@@ -20,15 +21,16 @@ def run_worker(url: str, name: str, start: Any, results: Any) -> None:
     start.wait(timeout=60)
     try:
         while idle_rounds < 3:
-            assignment = acd.assign_next()
-            if assignment is None:
+            made = acd.assign_batch(limit=batch)
+            if not made:
                 idle_rounds = idle_rounds + 1 if not acd.waiting_calls() else 0
                 continue
             idle_rounds = 0
-            assigned.append((assignment.call_id, assignment.agent_id))
-            acd.answer(agent_id=assignment.agent_id)
-            acd.end_call(agent_id=assignment.agent_id)
-            acd.finish_wrap_up(agent_id=assignment.agent_id)
+            for assignment in made:
+                assigned.append((assignment.call_id, assignment.agent_id))
+                acd.answer(agent_id=assignment.agent_id)
+                acd.end_call(agent_id=assignment.agent_id)
+                acd.finish_wrap_up(agent_id=assignment.agent_id)
     finally:
         results.put((name, assigned))
         engine.dispose()
