@@ -272,7 +272,9 @@ class RoutingEngine(CallbackActions, ChatActions, CallerLists, RoutingQueries):
         if not 1 <= limit <= self._call_batch:
             raise ValueError(f"limit must be 1..{self._call_batch} (the engine's call_batch), got {limit!r}")
         events: list[Event] = []
-        with write_transaction(self._sessions) as db:
+        with write_transaction(self._sessions) as db, db.no_autoflush:
+            # each decision locks different rows, so its changes need not be flushed before the next
+            # decision's reads: they go out together at the commit
             assignments = self._assign_in(db, events, limit)
         self._emit(events)
         return assignments
