@@ -93,7 +93,7 @@ _BACKCHANNELS = {
     "明白",
 }  # fmt: skip
 _GOODBYES = re.compile(
-    r"^(ok(ay)?\s*)?(good\s?bye|bye(\s?bye)?|that'?s all,? thank(s| you)|再见|拜拜|没有了谢谢|谢谢再见)", re.I
+    r"^(ok(ay)?[,\s]*)?(good\s?bye|bye(\s?bye)?|that'?s all,? thank(s| you)|再见|拜拜|没有了谢谢|谢谢再见)", re.I
 )
 _NON_WORD = re.compile(r"[\s\W_]+", re.UNICODE)
 
