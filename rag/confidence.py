@@ -21,6 +21,8 @@ FEATURES: dict[str, float] = {
     "path_abstain": 0.0,  # 1 when the bot said it does not know
     "faq_score": 0.0,  # cosine similarity to the best FAQ question
     "faq_margin": 0.0,  # over the best other FAQ entry
+    "faq_top1": 0.0,  # 1 when the FAQ entry is also the best passage of the hybrid retrieval
+    "faq_verified": 0.0,  # the LLM's P(the curated answer answers the question); 1 for a direct match
     "dense_top": 0.0,  # cosine similarity of the best passage
     "dense_margin": 0.0,  # best minus second-best passage
     "keyword_top3": 0.0,  # 1 when the best fused passage is also in the keyword top 3

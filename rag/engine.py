@@ -4,8 +4,11 @@ language, or an honest "I don't know" with an offer of a person.
 Paths, in order:
 
 1. **refuse** — the question tries to change, read or get around the bot's instructions (``safety``).
-2. **faq** — it matches a curated FAQ question or similar question above the tuned threshold: the
-   curated spoken answer, no LLM call.
+2. **faq** — it matches a curated FAQ question or similar question: the curated spoken answer.
+   Above ``faq_direct`` similarity the answer is spoken with no LLM call. Between ``faq_threshold``
+   and ``faq_direct`` a one-token LLM check ("does this curated answer answer exactly what was
+   asked?") must agree first: the bundled embedder scores near misses ("the checked allowance for
+   premium economy") as high as true paraphrases, so similarity alone cannot be trusted there.
 3. **llm** — retrieval, then the LLM is asked first whether the passages answer the question at all
    (one token; its probability is a confidence signal, and its prompt prefix is the answer's, so the
    answer reuses the cached prompt), then streams the answer; every sentence is checked against the
@@ -58,17 +61,28 @@ CHECK = {
     "en": "Do the reference passages contain the answer to the caller's question? Reply with only yes or no.",
     "zh": "参考资料里有没有这个问题的答案？只回答“有”或“没有”。",
 }
-_YES = {"en": ("yes",), "zh": ("有", "是")}
-_NO = {"en": ("no",), "zh": ("没有", "没", "无", "否")}
+_YES = {"en": ("yes",), "zh": ("有", "是", "yes")}
+_NO = {"en": ("no",), "zh": ("没有", "没", "无", "否", "不", "no")}
+
+
+VERIFY = {
+    "en": 'Curated answer to the question "{title}":\n{answer}\n\nCaller\'s question: {question}\n\n'
+    "Does the curated answer fully answer exactly what the caller asked? Reply with only yes or no.",
+    "zh": "问题“{title}”的标准答案：\n{answer}\n\n旅客的问题：{question}\n\n"
+    "这个标准答案是否完整回答了旅客问的内容？只回答“是”或“否”。",
+}
+VERIFY_SYSTEM = {"en": "You check whether a curated answer fits a question.", "zh": "你负责核对标准答案是否对题。"}
 
 
 @dataclass(frozen=True)
 class AnswerConfig:
-    faq_threshold: float = 0.90  # cosine similarity to a curated question (tuned: evals/tune_faq.py)
+    faq_threshold: float = 0.90  # cosine similarity to a curated question to consider the FAQ entry
+    faq_direct: float = 0.985  # similarity at which the curated answer is spoken without any LLM check
+    faq_verify: float = 0.65  # the LLM's P(the curated answer answers the question) needed below that
     faq_margin: float = 0.0  # over the best other FAQ entry
-    min_dense: float = 0.78  # below this best-passage similarity, do not even ask the LLM
+    min_dense: float = 0.75  # below this best-passage similarity, do not even ask the LLM
     min_answerable: float = 0.35  # the LLM's P(passages answer the question) needed to generate
-    top_k: int = 4
+    top_k: int = 3
     max_tokens: int = 120
 
 
@@ -149,9 +163,18 @@ class AnswerEngine:
             reply.confidence = round(self._confidence.probability(reply.signals), 4)
 
     async def respond(
-        self, question: str, language: str, *, state: DialogueState | None = None, asr_confidence: float = 1.0
+        self,
+        question: str,
+        language: str,
+        *,
+        state: DialogueState | None = None,
+        asr_confidence: float = 1.0,
+        passages: list[Passage] | None = None,
     ) -> Reply:
-        """Decide the path and prepare the reply; iterate ``reply.sentences()`` to get the words."""
+        """Decide the path and prepare the reply; iterate ``reply.sentences()`` to get the words.
+
+        ``passages`` retrieved for ``question`` already (e.g. while the caller was speaking) are
+        reused when the question needs no rewriting."""
         t0 = time.monotonic()
         state = state if state is not None else self.new_dialogue(language)
         state.language = language
@@ -172,16 +195,25 @@ class AnswerEngine:
 
         match = await asyncio.to_thread(self._faq.match, query, language)
         mark("faq_done")
+        if passages is None or query != question:
+            passages = await asyncio.to_thread(self._answerer.retrieve, query, language)
+        mark("retrieval_done")
         if match is not None:
             reply.signals["faq_score"], reply.signals["faq_margin"] = match.score, match.margin
-        if match is not None and self._faq_accepts(match):
-            reply.path, reply.reason = "faq", f"faq {match.doc_key} ({match.score:.3f})"
-            reply.signals["path_faq"] = 1.0
-            reply.citations = [Citation(match.doc_key, match.title, "faq", match.version, "", match.score)]
-            return self._fixed_reply(reply, match.speech, state)
+            # the entry must also be the best passage of the hybrid retrieval (its answer text and
+            # keywords agree), unless the question is practically one of its curated questions
+            top = passages[0] if passages else None
+            agrees = top is not None and top.kind == "faq" and top.doc_key == match.doc_key
+            reply.signals["faq_top1"] = float(agrees)
+            if (agrees or match.score >= self.config.faq_direct) and await self._faq_accepts(
+                match, query, language, reply
+            ):
+                mark("faq_verified")
+                reply.path, reply.reason = "faq", f"faq {match.doc_key} ({match.score:.3f})"
+                reply.signals["path_faq"] = 1.0
+                reply.citations = [Citation(match.doc_key, match.title, "faq", match.version, "", match.score)]
+                return self._fixed_reply(reply, match.speech, state)
 
-        passages = await asyncio.to_thread(self._answerer.retrieve, query, language)
-        mark("retrieval_done")
         reply.citations = [
             Citation(p.doc_key, p.title, p.kind, p.version, p.section, round(p.score, 4)) for p in passages
         ]
@@ -207,8 +239,21 @@ class AnswerEngine:
         reply._stream = self._checked_stream(reply, messages, passages, state, mark)
         return reply
 
-    def _faq_accepts(self, match: FaqMatch) -> bool:
-        return match.score >= self.config.faq_threshold and match.margin >= self.config.faq_margin
+    async def _faq_accepts(self, match: FaqMatch, question: str, language: str, reply: Reply) -> bool:
+        cfg = self.config
+        if match.score < cfg.faq_threshold or match.margin < cfg.faq_margin:
+            return False
+        if match.score >= cfg.faq_direct:
+            reply.signals["faq_verified"] = 1.0
+            return True
+        prompt = VERIFY[language].format(title=match.title, answer=match.answer, question=question)
+        messages: list[Message] = [
+            {"role": "system", "content": VERIFY_SYSTEM[language]},
+            {"role": "user", "content": prompt},
+        ]
+        p_yes = _p_yes(await self._answerer.llm.first_token_logprobs(messages), language)
+        reply.signals["faq_verified"] = p_yes if p_yes is not None else 0.0
+        return p_yes is not None and p_yes >= cfg.faq_verify
 
     @staticmethod
     def _retrieval_signals(reply: Reply, passages: list[Passage]) -> None:
