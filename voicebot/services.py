@@ -9,6 +9,7 @@ from asr_tts.asr import Recognizer
 from asr_tts.audio import float_to_pcm16, resample
 from asr_tts.tts import VoiceBank
 from rag.answer import GroundedAnswerer
+from rag.engine import AnswerEngine
 from skycall.events import EventBus
 from voicebot.answering import Answerer
 from voicebot.metrics import VoiceMetrics
@@ -98,3 +99,4 @@ class VoiceServices:
     prompts: Prompts
     config: SessionConfig
     metrics: VoiceMetrics = field(default_factory=VoiceMetrics)
+    engine: AnswerEngine | None = None  # the answer engine (FAQ, grounded LLM, abstention); None = LLM path only

@@ -32,6 +32,7 @@ from asr_tts.vad import (
 )
 from skycall.events import BotUtterance, CallEnded, CallerUtterance, CallStarted, HandoffRequested
 from voicebot.answering import AnswerPath, RagAnswerPath
+from voicebot.engine_path import EngineAnswerPath
 from voicebot.metrics import LatencyTrace
 from voicebot.player import AudioPlayer, SpeechHandle
 from voicebot.recorder import CallRecorder
@@ -76,7 +77,8 @@ class CallSession:
             max_turn_s=cfg.max_turn_s,
         )
         self._fsm = TurnTaking(self._on_state)
-        self._path = path or RagAnswerPath(services.answerer)
+        prefill = RagAnswerPath(services.answerer)
+        self._path = path or (EngineAnswerPath(services.engine, prefill) if services.engine else prefill)
         rec_dir = cfg.recordings_dir / self.id if cfg.recordings_dir else None
         self._rec = CallRecorder(rec_dir, transport.sample_rate) if rec_dir else None
         self._player = AudioPlayer(transport, on_frame=self._rec.bot if self._rec else None)
