@@ -155,6 +155,10 @@ class AnswerEngine:
         self.gazetteer = gazetteer
         self.config = config or AnswerConfig()
 
+    @property
+    def answerer(self) -> GroundedAnswerer:
+        return self._answerer
+
     def new_dialogue(self, language: str = "en") -> DialogueState:
         return DialogueState(language=language)
 
