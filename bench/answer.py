@@ -65,7 +65,7 @@ async def _run(args: argparse.Namespace) -> None:
         )
         await server.start()
         url = server.base_url
-    llm = OpenAIChat(base_url=url, api_key="local", model=settings.llm_model)
+    llm = OpenAIChat(base_url=url, api_key="local", model=settings.llm_model, timeout_s=900)
     engine = build_engine(indexed, llm)
     results: dict[str, list[dict[str, Any]]] = defaultdict(list)
     try:

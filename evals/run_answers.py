@@ -94,7 +94,7 @@ async def _run(args: argparse.Namespace) -> None:
         )
         await server.start()
         url = server.base_url
-    llm = OpenAIChat(base_url=url, api_key="local", model=settings.llm_model)
+    llm = OpenAIChat(base_url=url, api_key="local", model=settings.llm_model, timeout_s=900)
     confidence = ConfidenceModel.load() if DEFAULT_PATH.is_file() else None
     engine = build_engine(indexed, llm, confidence=confidence)
     target = Path(args.out)

@@ -34,7 +34,7 @@ from rag.confidence import ConfidenceModel
 from rag.dialogue import DialogueState, EntityGazetteer, standalone
 from rag.faq import FaqMatch, FaqMatcher
 from rag.grounding import check
-from rag.llm import Message
+from rag.llm import LLMUnavailable, Message
 from rag.retriever import Passage
 from rag.safety import REFUSAL, leaks, screen
 
@@ -43,6 +43,10 @@ Path_ = Literal["faq", "llm", "abstain", "refuse"]
 DONT_KNOW = {
     "en": "I'm sorry, I don't have that information. Would you like me to put you through to a colleague?",
     "zh": "抱歉，我没有这方面的信息。需要帮您转接人工客服吗？",
+}
+UNAVAILABLE = {
+    "en": "I'm sorry, I can't look that up right now. Would you like me to put you through to a colleague?",
+    "zh": "抱歉，我现在查不到这个信息。需要帮您转接人工客服吗？",
 }
 _MODEL_DONT_KNOW = (
     "don't have that information",
@@ -229,7 +233,12 @@ class AnswerEngine:
 
         history = [(t.role, t.text) for t in state.history()[:-1]]
         check_messages = build_messages(query, passages, language, history=history, instruction=CHECK[language])
-        p_yes = _p_yes(await self._answerer.llm.first_token_logprobs(check_messages), language)
+        try:
+            p_yes = _p_yes(await self._answerer.llm.first_token_logprobs(check_messages), language)
+        except LLMUnavailable as exc:
+            reply.path, reply.reason = "abstain", str(exc)
+            reply.signals["path_abstain"] = 1.0
+            return self._fixed_reply(reply, UNAVAILABLE[language], state)
         mark("answerable_check")
         reply.signals["p_answerable"] = p_yes if p_yes is not None else 0.5
         if p_yes is not None and p_yes < self.config.min_answerable:
@@ -255,7 +264,10 @@ class AnswerEngine:
             {"role": "system", "content": VERIFY_SYSTEM[language]},
             {"role": "user", "content": prompt},
         ]
-        p_yes = _p_yes(await self._answerer.llm.first_token_logprobs(messages), language)
+        try:
+            p_yes = _p_yes(await self._answerer.llm.first_token_logprobs(messages), language)
+        except LLMUnavailable:
+            p_yes = None
         reply.signals["faq_verified"] = p_yes if p_yes is not None else 0.0
         return p_yes is not None and p_yes >= cfg.faq_verify
 
@@ -300,20 +312,24 @@ class AnswerEngine:
                 return False
             return True
 
-        stopped = False
-        async for piece in self._answerer.llm.stream(messages, max_tokens=self.config.max_tokens):
-            mark("llm_first_token")
-            pending += piece
-            done, pending = split_sentences(pending)
-            for sentence in done:
-                if not release(sentence):
-                    stopped = True
+        stopped = failed = False
+        try:
+            async for piece in self._answerer.llm.stream(messages, max_tokens=self.config.max_tokens):
+                mark("llm_first_token")
+                pending += piece
+                done, pending = split_sentences(pending)
+                for sentence in done:
+                    if not release(sentence):
+                        stopped = True
+                        break
+                    said.append(sentence)
+                    mark("first_sentence")
+                    yield sentence
+                if stopped:
                     break
-                said.append(sentence)
-                mark("first_sentence")
-                yield sentence
-            if stopped:
-                break
+        except LLMUnavailable as exc:
+            stopped = failed = True
+            reply.reason = str(exc)
         if not stopped and pending.strip():
             if release(pending.strip()):
                 said.append(pending.strip())
@@ -323,11 +339,14 @@ class AnswerEngine:
         reply.signals["support"] = min(supports) if supports else 1.0
         reply.signals["numbers_ok"] = float(numbers_ok)
         if not said:
-            reply.path, reply.reason = "abstain", "the model's answer was not supported or it did not know"
+            if not failed:
+                reply.reason = "the model's answer was not supported or it did not know"
+            reply.path = "abstain"
             reply.signals["path_llm"], reply.signals["path_abstain"] = 0.0, 1.0
-            for s in _spoken_sentences(DONT_KNOW[lang]):
+            text = UNAVAILABLE[lang] if failed else DONT_KNOW[lang]
+            for s in _spoken_sentences(text):
                 yield s
-            said = [DONT_KNOW[lang]]
+            said = [text]
         elif stopped:
             reply.reason += "; stopped at an unsupported sentence"
         self._finish(reply)

