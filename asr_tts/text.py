@@ -39,7 +39,7 @@ class SentenceChunker:
     while the model still writes the rest of its first sentence.
     """
 
-    def __init__(self, *, first_clause_chars: int = 24, first_clause_chars_cjk: int = 8) -> None:
+    def __init__(self, *, first_clause_chars: int = 24, first_clause_chars_cjk: int = 0) -> None:
         self._pending = ""
         self._first = True
         self._first_clause_chars = first_clause_chars
@@ -50,7 +50,8 @@ class SentenceChunker:
         out, self._pending = split_sentences(self._pending)
         if self._first and not out and self._first_clause_chars > 0:
             limit = self._first_clause_chars_cjk if _CJK.search(self._pending) else self._first_clause_chars
-            for m in _CLAUSE_END.finditer(self._pending):
+            # 0 = never cut at a comma (Kokoro says a lone Mandarin clause less intelligibly than a sentence)
+            for m in _CLAUSE_END.finditer(self._pending if limit > 0 else ""):
                 if len(self._pending[: m.start()].strip()) >= limit:
                     out = [self._pending[: m.end()].strip()]
                     self._pending = self._pending[m.end() :]

@@ -25,9 +25,11 @@ def test_first_piece_may_end_at_a_comma_later_ones_only_at_sentence_ends() -> No
         out += c.push(tok + " ")
     assert out == ["Economy passengers may check one bag,", "up to 23 kilograms, free of charge."]
     assert c.flush() == ["Extra, bags cost"]
-    zh = SentenceChunker()
-    pieces = [p for ch in "经济舱旅客可以免费托运，一件二十三公斤的行李。" for p in zh.push(ch)]
-    assert pieces == ["经济舱旅客可以免费托运，", "一件二十三公斤的行李。"]
+    text = "经济舱旅客可以免费托运，一件二十三公斤的行李。"
+    chunker = SentenceChunker()  # Mandarin: whole sentences only by default
+    assert [p for ch in text for p in chunker.push(ch)] == [text]
+    zh = SentenceChunker(first_clause_chars_cjk=8)
+    assert [p for ch in text for p in zh.push(ch)] == ["经济舱旅客可以免费托运，", "一件二十三公斤的行李。"]
     assert SentenceChunker().push("It costs 1,000 yuan") == []  # no cut inside a number
 
 

@@ -80,7 +80,8 @@ class AnswerTurn:
         ack_at = speech_end + (self._s.config.ack_within_ms - 150) / 1000
         done, _ = await asyncio.wait({final}, timeout=max(0.0, ack_at - time.monotonic()))
         if not done:
-            self._ack(utt.language or self._language or "en")
+            partial = utt.last_partial.language if utt.last_partial else None
+            self._ack(utt.language or partial or self._language or "zh")
         tr = await final
         trace.mark("asr_final")
         trace.marks["asr_final_wait_ms"] = utt.stats.final_decode_ms
