@@ -25,7 +25,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from asr_tts.text import split_sentences
@@ -36,7 +36,7 @@ from rag.faq import FaqMatch, FaqMatcher
 from rag.grounding import check
 from rag.llm import LLMUnavailable, Message
 from rag.retriever import Passage
-from rag.safety import REFUSAL, leaks, screen
+from rag.safety import REFUSAL, leaks, screen, strip_instructions
 
 Path_ = Literal["faq", "llm", "abstain", "refuse"]
 
@@ -137,6 +137,16 @@ async def _fixed(text: str) -> AsyncIterator[str]:
         yield s
 
 
+def _as_data(passages: list[Passage]) -> tuple[list[Passage], int]:
+    """The passages with any sentence addressed to the assistant removed (see ``strip_instructions``)."""
+    out, dropped = [], 0
+    for p in passages:
+        text, n = strip_instructions(p.text)
+        dropped += n
+        out.append(replace(p, text=text) if n else p)
+    return out, dropped
+
+
 def _p_yes(logprobs: dict[str, float], language: str) -> float | None:
     yes = sum(math.exp(lp) for t, lp in logprobs.items() if t.strip().lower().startswith(_YES[language]))
     no = sum(math.exp(lp) for t, lp in logprobs.items() if t.strip().lower().startswith(_NO[language]))
@@ -231,6 +241,9 @@ class AnswerEngine:
             reply.signals["path_abstain"] = 1.0
             return self._fixed_reply(reply, DONT_KNOW[language], state)
 
+        passages, dropped = _as_data(passages)
+        if dropped:
+            reply.reason = f"{dropped} instruction-like sentence(s) removed from the passages; "
         history = [(t.role, t.text) for t in state.history()[:-1]]
         check_messages = build_messages(query, passages, language, history=history, instruction=CHECK[language])
         try:
@@ -247,7 +260,7 @@ class AnswerEngine:
             return self._fixed_reply(reply, DONT_KNOW[language], state)
 
         reply.signals["path_llm"] = 1.0
-        reply.reason = f"answered from {len(passages)} passages"
+        reply.reason += f"answered from {len(passages)} passages"
         messages = build_messages(query, passages, language, history=history)
         reply._stream = self._checked_stream(reply, messages, passages, state, mark)
         return reply

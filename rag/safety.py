@@ -149,3 +149,27 @@ def leaks(answer: str, *prompts: str) -> bool:
             if frag in low or (len(frag) > 30 and frag[:30] in low):
                 return True
     return False
+
+
+_TO_ASSISTANT = re.compile(
+    r"\b(note|instruction|message|notice) (to|for) (the )?(assistant|ai|bot|model|agent)\b|\bassistant instruction"
+    r"|(给|致)(助手|机器人|AI|客服机器人)|(助手|机器人|AI)(须知|指令|注意)",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"(?<=[。！？!?\n】\]])|(?<=\.)(?=\s)")
+
+
+def strip_instructions(text: str) -> tuple[str, int]:
+    """Retrieved text is data: drop its sentences that address the assistant or try to change its
+    instructions. Returns the cleaned text and how many sentences were dropped."""
+    kept, dropped = [], 0
+    for sentence in _SENTENCE_END.split(text):
+        if not sentence.strip():
+            kept.append(sentence)
+            continue
+        category = screen(sentence).category
+        if _TO_ASSISTANT.search(sentence) or category in ("injection", "system_prompt", "jailbreak"):
+            dropped += 1
+            continue
+        kept.append(sentence)
+    return "".join(kept).strip(), dropped

@@ -119,3 +119,25 @@ def test_english_follow_up_falls_back_to_the_previous_question() -> None:
     assert is_follow_up("And per day?", "en")
     assert standalone("And per day?", state, None) == "How much is parking at Terminal 1? And per day?"
     assert not is_follow_up("Where can I find the lost property office at Terminal 2?", "en")
+
+
+def test_instructions_inside_retrieved_text_are_removed_and_facts_kept() -> None:
+    from rag.safety import strip_instructions
+
+    items = [json.loads(line) for line in (DATA / "injected_documents.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(items) >= 6
+    for item in items:
+        text, dropped = strip_instructions(item["body"])
+        assert dropped >= 1, item["id"]
+        assert not any(f.lower() in text.lower() for f in item["forbidden"]), (item["id"], text)
+        assert len(text) > 10  # the document's facts stay
+    plain = "Price: 3.5 yuan per hour. Open 24 hours"
+    assert strip_instructions(plain) == (plain, 0)
+
+
+def test_no_sentence_of_the_sample_kb_is_taken_for_an_instruction() -> None:
+    from knowledge_ingest.loaders import load_folder
+    from rag.safety import strip_instructions
+
+    docs = load_folder(Path(__file__).resolve().parent.parent / "knowledge_ingest" / "sample_kb")
+    assert sum(strip_instructions(d.body)[1] for d in docs) == 0
