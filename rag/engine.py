@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from asr_tts.text import split_sentences
-from rag.answer import GroundedAnswerer, build_messages
+from rag.answer import NO_ANSWER, GroundedAnswerer, build_messages
 from rag.confidence import ConfidenceModel
 from rag.dialogue import DialogueState, EntityGazetteer, standalone
 from rag.faq import FaqMatch, FaqMatcher
@@ -320,7 +320,7 @@ class AnswerEngine:
                 return False
             result = check(sentence, source, lang)
             supports.append(result.support)
-            if not result.ok or leaks(sentence, messages[0]["content"]):
+            if not result.ok or leaks(sentence, messages[0]["content"], allowed=(NO_ANSWER[lang], DONT_KNOW[lang])):
                 numbers_ok = numbers_ok and result.ok
                 return False
             return True

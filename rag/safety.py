@@ -141,11 +141,15 @@ def _fragments(prompt: str) -> list[str]:
     return [p for p in parts if len(p) >= (8 if re.search(r"[\u4e00-\u9fff]", p) else 16)]
 
 
-def leaks(answer: str, *prompts: str) -> bool:
-    """Does ``answer`` repeat a sentence (or a long stretch) of any of ``prompts``?"""
+def leaks(answer: str, *prompts: str, allowed: tuple[str, ...] = ()) -> bool:
+    """Does ``answer`` repeat a sentence (or a long stretch) of any of ``prompts``? Sentences the
+    prompt tells the bot to say (``allowed``, e.g. "I don't have that information") do not count."""
     low = " ".join(answer.lower().split())
+    ok = " ".join(a.lower() for a in allowed)
     for prompt in prompts:
         for frag in _fragments(prompt):
+            if frag in ok:
+                continue
             if frag in low or (len(frag) > 30 and frag[:30] in low):
                 return True
     return False
