@@ -90,6 +90,8 @@ def load_inputs(settings: Settings) -> list[tuple[str, str, bytes]]:
         if audio.ndim > 1:
             audio = audio.mean(axis=1)
         items.append(("recorded", row["file"], trim(float_to_pcm16(resample(audio, sr, 16000)))))
+    # interleave the languages, so that a shortened run (--per-source) still has both
+    items.sort(key=lambda it: [x for x in items if x[1].split("/")[0] == it[1].split("/")[0]].index(it))
     paths = resolve_paths(settings)
     voices: dict[str, Synthesizer] = {
         "en": PiperSynthesizer(paths.piper_model),
@@ -216,9 +218,12 @@ def main() -> None:
     ap.add_argument("--url", default=None, help="a running skycall server; default: start one here")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None, help="write every turn's figures here")
+    ap.add_argument("--per-source", type=int, default=0, help="use only the first N inputs of each source")
     args = ap.parse_args()
     settings = Settings()
     items = load_inputs(settings)
+    if args.per_source:
+        items = [i for src in ("recorded", "synthesised") for i in [x for x in items if x[0] == src][: args.per_source]]
     print(f"{len(items)} inputs; load before: {os.getloadavg()}")
     proc = None
     base = args.url

@@ -188,7 +188,7 @@ def test_a_two_minute_call_in_both_languages_is_traced_and_paced_without_drift(
         wall += times[-1] - times[lead]
         frames_s += (len(times) - 1 - lead) * 0.02
     print(f"\n{len(finals)} turns; bot audio {frames_s:.1f} s sent over {wall:.1f} s of wall clock")
-    assert frames_s > 30 and abs(wall - frames_s) / frames_s < 0.01
+    assert frames_s > 20 and abs(wall - frames_s) / frames_s < 0.01
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with sqlite3.connect(server.data_dir / "skycall.db") as db:
