@@ -91,7 +91,13 @@ def load_inputs(settings: Settings) -> list[tuple[str, str, bytes]]:
             audio = audio.mean(axis=1)
         items.append(("recorded", row["file"], trim(float_to_pcm16(resample(audio, sr, 16000)))))
     # interleave the languages, so that a shortened run (--per-source) still has both
-    items.sort(key=lambda it: [x for x in items if x[1].split("/")[0] == it[1].split("/")[0]].index(it))
+    seen: dict[str, int] = {}
+    rank = []
+    for _, name, _ in items:
+        lang = name.split("/")[0]
+        rank.append(seen.get(lang, 0))
+        seen[lang] = rank[-1] + 1
+    items = [it for _, it in sorted(zip(rank, items, strict=True), key=lambda p: p[0])]
     paths = resolve_paths(settings)
     voices: dict[str, Synthesizer] = {
         "en": PiperSynthesizer(paths.piper_model),

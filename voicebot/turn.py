@@ -93,7 +93,17 @@ class AnswerTurn:
         res, trace = self.result, self.result.trace
         assert trace is not None
         res.question = question
-        answer = await self._path.answer(question, language)
+        # the acknowledgement deadline does not wait for the answer path (which may consult the LLM)
+        pending = asyncio.create_task(self._path.answer(question, language))
+        ack_at = trace.speech_end + (self._s.config.ack_within_ms - 150) / 1000
+        try:
+            done, _ = await asyncio.wait({pending}, timeout=max(0.0, ack_at - time.monotonic()))
+            if not done:
+                self._ack(language)
+            answer = await pending
+        except asyncio.CancelledError:
+            pending.cancel()
+            raise
         res.path = answer.path
         for stage, at in answer.marks.items():
             trace.mark(stage, at)
@@ -101,7 +111,7 @@ class AnswerTurn:
             trace.marks["prefilled_passages"] = float(answer.info["prefilled"])
             trace.marks["prefill_steps"] = float(answer.info.get("warms", 0))
         res.passages = [{"doc_key": p.doc_key, "title": p.title, "score": round(p.score, 4)} for p in answer.passages]
-        if answer.path != "faq":
+        if answer.path == "llm":
             self._ack(language)  # the LLM will not start speaking within the threshold on this hardware
         handle = self.handle = SpeechHandle("answer", language=language)
         self._player.say(handle)
