@@ -3,17 +3,19 @@
 Each chunk is one point with two vectors: ``dense`` (embedding, cosine) and ``keywords`` (sparse BM25
 term weights; Qdrant applies the IDF).
 
-Searches are scoped (language, validity window at a time, categories). A Qdrant server applies the
-scope with payload indexes. The embedded store evaluates payload filters point by point in Python
-(≈ 50 µs a point: 1 s per query at 20k chunks), so there the scope is applied to an over-fetched
-unfiltered ranking instead (8× the wanted results, then 64×), which gives exactly the same result
-whenever enough of the over-fetched points are in scope; otherwise the filtered query is run.
+Chunks live in one collection per language (a call is in one language, so its searches never
+touch the other language's points; a search without a language merges both by score). Searches
+are scoped (validity window at a time, categories): a Qdrant server applies the scope with payload
+indexes; the embedded store evaluates payload filters point by point in Python (≈ 50 µs a point:
+1 s per query at 20k chunks), so there the scope is applied to an over-fetched unfiltered ranking
+instead (8× the wanted results, then 64×), which gives exactly the same result whenever enough of
+the over-fetched points are in scope; otherwise the filtered query is run.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,7 +25,10 @@ from qdrant_client import QdrantClient, models
 
 from rag.keywords import SparseWeights
 
-COLLECTION = "kb_chunks_v3"  # v3: dense + sparse keyword vectors; version and validity in the payload
+LANGUAGES = ("zh", "en")
+PREFIX = "kb_chunks_v4"  # v4: one collection per language (v3 was one for all); dense + sparse keyword vectors
+COLLECTIONS = {lang: f"{PREFIX}_{lang}" for lang in LANGUAGES}
+OLD_COLLECTIONS = ("kb_chunks_v3",)  # dropped at start; the index is rebuilt from the store
 QUESTIONS = "kb_faq_questions_v1"  # one point per FAQ question and similar question (the FAQ fast path)
 FOREVER = 4_102_444_800.0  # 2100-01-01 UTC: the valid_to of a document without an end
 DENSE = "dense"
@@ -103,14 +108,18 @@ class VectorStore:
             client = QdrantClient(":memory:")
         self._client = cast(QdrantClient, _Serialized(client))
         self.dim = dim
-        if not self._client.collection_exists(COLLECTION):
-            self._client.create_collection(
-                COLLECTION,
-                vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
-                sparse_vectors_config={KEYWORDS: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-            )
-            if not self.embedded:  # payload indexes serve the scope filters on a server
-                self._index_payload(COLLECTION)
+        for old in OLD_COLLECTIONS:
+            if self._client.collection_exists(old):
+                self._client.delete_collection(old)
+        for collection in COLLECTIONS.values():
+            if not self._client.collection_exists(collection):
+                self._client.create_collection(
+                    collection,
+                    vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+                    sparse_vectors_config={KEYWORDS: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                )
+                if not self.embedded:  # payload indexes serve the scope filters on a server
+                    self._index_payload(collection)
         if not self._client.collection_exists(QUESTIONS):
             self._client.create_collection(
                 QUESTIONS, vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)}
@@ -139,20 +148,21 @@ class VectorStore:
         keywords: list[SparseWeights],
         payloads: list[dict[str, Any]],
     ) -> None:
-        if not ids:
-            return
-        self._client.upsert(
-            COLLECTION,
-            points=[
+        """Chunks, each into its language's collection (``payload["lang"]``)."""
+        groups: dict[str, list[models.PointStruct]] = {}
+        for i, v, k, p in zip(ids, vectors, keywords, payloads, strict=True):
+            lang = str(p.get("lang"))
+            if lang not in COLLECTIONS:
+                raise ValueError(f"chunk {i} has language {lang!r}; the index holds {', '.join(LANGUAGES)}")
+            groups.setdefault(lang, []).append(
                 models.PointStruct(
                     id=i,
                     vector={DENSE: v.tolist(), KEYWORDS: models.SparseVector(indices=k.indices, values=k.values)},
                     payload=p,
                 )
-                for i, v, k, p in zip(ids, vectors, keywords, payloads, strict=True)
-            ],
-            wait=True,
-        )
+            )
+        for lang, points in groups.items():
+            self._client.upsert(COLLECTIONS[lang], points=points, wait=True)
 
     def upsert_questions(
         self, ids: list[str], vectors: npt.NDArray[np.float32], payloads: list[dict[str, Any]]
@@ -180,16 +190,24 @@ class VectorStore:
                 ]
             )
         )
-        self._client.delete(COLLECTION, points_selector=selector, wait=True)
+        if lang in COLLECTIONS:
+            self._client.delete(COLLECTIONS[lang], points_selector=selector, wait=True)
         if kind == "faq":
             self._client.delete(QUESTIONS, points_selector=selector, wait=True)
 
     def count(self) -> int:
-        return int(self._client.count(COLLECTION, exact=True).count)
+        """Chunks in the index (all languages)."""
+        return sum(int(self._client.count(c, exact=True).count) for c in COLLECTIONS.values())
 
-    def indexed_documents(self, collection: str = COLLECTION) -> dict[tuple[str, str, str], tuple[int, int]]:
-        """(doc_key, lang, kind) → (indexed version, number of points), read from the payloads."""
+    def indexed_documents(self, collection: str | None = None) -> dict[tuple[str, str, str], tuple[int, int]]:
+        """(doc_key, lang, kind) → (indexed version, number of points), read from the payloads of
+        ``collection`` (default: the chunk collections of every language)."""
         out: dict[tuple[str, str, str], tuple[int, int]] = {}
+        for name in [collection] if collection else list(COLLECTIONS.values()):
+            self._scan(name, out)
+        return out
+
+    def _scan(self, collection: str, out: dict[tuple[str, str, str], tuple[int, int]]) -> None:
         offset = None
         while True:
             points, offset = self._client.scroll(
@@ -205,9 +223,18 @@ class VectorStore:
                 version, n = out.get(key, (int(pl.get("version", 0)), 0))
                 out[key] = (version, n + 1)
             if offset is None:
-                return out
+                return
 
-    def _search(self, query: Any, using: str, limit: int, scope: Scope, collection: str = COLLECTION) -> list[Hit]:
+    def _chunks(self, query: Any, using: str, limit: int, scope: Scope) -> list[Hit]:
+        """Search the chunk collection of the scope's language (or all of them, merged by score)."""
+        langs = [scope.language] if scope.language else list(LANGUAGES)
+        if scope.language and scope.language not in COLLECTIONS:
+            return []
+        inner = replace(scope, language=None)  # a language's collection holds only that language
+        hits = [h for lang in langs for h in self._search(query, using, limit, inner, COLLECTIONS[lang])]
+        return sorted(hits, key=lambda h: h.score, reverse=True)[:limit] if len(langs) > 1 else hits
+
+    def _search(self, query: Any, using: str, limit: int, scope: Scope, collection: str) -> list[Hit]:
         def run(flt: models.Filter | None, n: int) -> list[Hit]:
             res = self._client.query_points(
                 collection, query=query, using=using, limit=n, query_filter=flt, with_payload=True
@@ -225,7 +252,7 @@ class VectorStore:
         return run(flt, limit)
 
     def search_dense(self, vector: npt.NDArray[np.float32], *, limit: int, scope: Scope = EVERYTHING) -> list[Hit]:
-        return self._search(vector.tolist(), DENSE, limit, scope)
+        return self._chunks(vector.tolist(), DENSE, limit, scope)
 
     def search_questions(self, vector: npt.NDArray[np.float32], *, limit: int, scope: Scope = EVERYTHING) -> list[Hit]:
         """FAQ questions nearest to ``vector`` (a query embedding), best first."""
@@ -234,4 +261,4 @@ class VectorStore:
     def search_keywords(self, weights: SparseWeights, *, limit: int, scope: Scope = EVERYTHING) -> list[Hit]:
         if not weights.indices:
             return []
-        return self._search(models.SparseVector(indices=weights.indices, values=weights.values), KEYWORDS, limit, scope)
+        return self._chunks(models.SparseVector(indices=weights.indices, values=weights.values), KEYWORDS, limit, scope)
