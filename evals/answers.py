@@ -160,6 +160,8 @@ def open_kb(
     if not (folder / "complete").exists():
         ingest_documents(docs, sessions=sessions, embedder=embedder, store=store, on_progress=on_progress, kb=kb)
         (folder / "complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%S"), encoding="utf-8")
+    else:  # the store is complete; the index may be older than the code (a new layout): repair it
+        kb.reconcile_index(on_progress)
     titles = [d.title for d in docs if d.kind != "faq"]
     return IndexedKb(
         kb,
