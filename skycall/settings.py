@@ -181,9 +181,7 @@ class Settings(BaseSettings):
     reprompt_after_s: float = Field(
         10.0, gt=0, description="Seconds of silence from the caller after which the bot asks whether they are there."
     )
-    max_reprompts: int = Field(
-        2, ge=0, description="Re-prompts for silence before the bot says goodbye and hangs up."
-    )
+    max_reprompts: int = Field(2, ge=0, description="Re-prompts for silence before the bot says goodbye and hangs up.")
     max_call_s: float = Field(
         900.0, gt=0, description="Longest a call may last, in seconds; then the bot says goodbye and hangs up."
     )
