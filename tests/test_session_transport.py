@@ -70,6 +70,12 @@ def test_bad_frames_mid_question_are_dropped_and_the_call_goes_on() -> None:
                 if event["type"] == "bot" and event.get("path"):
                     final = event
         ws.send_text(json.dumps({"type": "hangup"}))
+        while True:  # the server says goodbye and closes; leaving earlier would cancel it mid-teardown
+            msg = ws.receive()
+            if msg.get("type") == "websocket.close" or (
+                msg.get("text") and json.loads(msg["text"])["type"] == "call.ended"
+            ):
+                break
     assert errors == ["bad_audio_frame", "bad_audio_frame", "bad_message"]
     assert final["text"].startswith("The first train") and final["interrupted"] is False
     deadline = time.monotonic() + 10
