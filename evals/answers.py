@@ -20,10 +20,11 @@ stopped. The knowledge index is built once per content and cached.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
+import socket
+import tempfile
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -45,6 +46,8 @@ from rag.faq import FaqMatcher
 from rag.llm import ChatLLM
 from rag.retriever import Retriever
 from rag.vectorstore import VectorStore
+from skycall.llm_server import LlamaServer
+from skycall.settings import Settings
 from skycall.storage import create_engine_for, migrate, session_factory
 
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
@@ -241,5 +244,22 @@ async def run_items(
     return results
 
 
-def main_sync(coro: Any) -> Any:
-    return asyncio.run(coro)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def start_llm(url: str | None, gguf: Path, settings: Settings, log_name: str) -> tuple[str, LlamaServer | None]:
+    """``url`` when given; else the bundled LLM started on a free loopback port (stop it after)."""
+    if url:
+        return url, None
+    server = LlamaServer(
+        gguf=gguf,
+        port=_free_port(),
+        threads=settings.llm_threads,
+        n_ctx=settings.llm_context,
+        log_path=Path(tempfile.gettempdir()) / log_name,
+    )
+    await server.start()
+    return server.base_url, server

