@@ -6,8 +6,9 @@ import re
 
 import cn2an
 
-# Sentence ends in Chinese and English (a period followed by space/end, not inside 3.5 or 6.30).
-_SENTENCE_END = re.compile(r"([。！？；!?;]|\.(?=\s|$))")
+# Sentence ends in Chinese and English (a period followed by space/end, not inside 3.5 or 6.30; a
+# streamed "1." at the end of the text so far may be the start of "1.2", so it waits for more).
+_SENTENCE_END = re.compile(r"([。！？；!?;]|\.(?=\s)|(?<!\d)\.$)")
 _TIME = re.compile(r"(?<!\d)([01]?\d|2[0-3])[:：]([0-5]\d)(?!\d)")
 _MARKDOWN = re.compile(r"[*_#`>\[\]]+")
 _PHONE = re.compile(r"\d[\d-]{4,}\d")

@@ -87,7 +87,7 @@ class AnswerConfig:
     faq_margin: float = 0.0  # over the best other FAQ entry
     min_dense: float = 0.75  # below this best-passage similarity, do not even ask the LLM
     min_answerable: float = 0.35  # the LLM's P(passages answer the question) needed to generate
-    top_k: int = 3
+    top_k: int = 4
     max_tokens: int = 120
     focus: bool = True  # cut passages after the first to the sentences about the question (``focus``)
 

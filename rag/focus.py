@@ -11,13 +11,20 @@ beyond its first is reduced to that first sentence.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from asr_tts.text import split_sentences
 from rag.keywords import tokenize
 from rag.retriever import Passage
 
-BUDGET = {"zh": 90, "en": 220}  # characters kept of each passage after the first
+_CJK = re.compile(r"[\u3400-\u9fff]")
+BUDGET = {"zh": 100, "en": 300}  # characters kept of each passage after the first
+
+
+def _terms(text: str, language: str) -> set[str]:
+    """Keyword tokens; English ones cut to 5 letters so "wrapped" meets "wrapping"."""
+    return {t if _CJK.search(t) else t[:5] for t in tokenize(text, language)}
 
 
 def _sentences(text: str) -> list[str]:
@@ -34,10 +41,10 @@ def focus_text(text: str, question: str, language: str, budget: int) -> str:
         return text[:budget]
     # terms the first sentence already has (the heading, the thing's name) say which passage this
     # is, not which of its sentences answers: only the others choose sentences
-    wanted = set(tokenize(question, language)) - set(tokenize(sentences[0], language))
+    wanted = _terms(question, language) - _terms(sentences[0], language)
     scored = []
     for i, s in enumerate(sentences[1:], 1):
-        overlap = wanted & set(tokenize(s, language))
+        overlap = wanted & _terms(s, language)
         weight = sum(len(t) for t in overlap)  # longer (more specific) shared terms weigh more
         if weight:
             scored.append((weight, i))

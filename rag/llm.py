@@ -59,7 +59,7 @@ class OpenAIChat:
                 model=self._model,
                 messages=_params(messages),
                 max_tokens=max_tokens,
-                temperature=0.1,
+                temperature=0.0,  # greedy: the same question gets the same answer (and evals repeat)
                 stream=True,
             )
             async for chunk in resp:
