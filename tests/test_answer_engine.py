@@ -134,7 +134,7 @@ async def test_unanswerable_passages_are_not_sent_for_generation(indexed: tuple[
     assert reply.signals["p_answerable"] < 0.1
 
 
-async def test_a_follow_up_is_made_standalone_and_the_call_history_goes_in_the_prompt(
+async def test_a_follow_up_is_made_standalone_and_asked_as_such(
     indexed: tuple[Retriever, FaqMatcher],
 ) -> None:
     llm = ScriptedLLM(answer="Long-term parking costs 60 yuan per day.")
@@ -146,7 +146,9 @@ async def test_a_follow_up_is_made_standalone_and_the_call_history_goes_in_the_p
     await _say(follow)
     assert follow.standalone == "How much is parking at the long-term car park P5? And per day?"
     prompt = llm.requests[-1][1][-1]["content"]
-    assert "Earlier in this call" in prompt and "long-term car park P5" in prompt
+    # the rewritten question carries what it refers to; the earlier turns are not repeated
+    assert "Caller's question: How much is parking at the long-term car park P5? And per day?" in prompt
+    assert "Earlier in this call" not in prompt
     other = engine.new_dialogue("en")  # a new call starts empty
     alone = await engine.respond("And per day?", "en", state=other)
     assert alone.standalone == "And per day?"
