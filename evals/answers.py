@@ -43,6 +43,7 @@ from rag.dialogue import DialogueState, EntityGazetteer
 from rag.embeddings import Embedder
 from rag.engine import AnswerConfig, AnswerEngine
 from rag.faq import FaqMatcher
+from rag.focus import SentenceSelector
 from rag.llm import ChatLLM
 from rag.retriever import Retriever
 from rag.vectorstore import VectorStore
@@ -142,6 +143,7 @@ class IndexedKb:
     store: VectorStore
     faq: FaqMatcher
     gazetteer: EntityGazetteer
+    embedder: Embedder
 
 
 def open_kb(
@@ -172,6 +174,7 @@ def open_kb(
         store,
         FaqMatcher(embedder, store),
         EntityGazetteer(titles),
+        embedder,
     )
 
 
@@ -181,7 +184,12 @@ def build_engine(
     cfg = config or AnswerConfig()
     answerer = GroundedAnswerer(indexed.retriever, llm, top_k=cfg.top_k, max_tokens=cfg.max_tokens)
     return AnswerEngine(
-        answerer=answerer, faq=indexed.faq, confidence=confidence, gazetteer=indexed.gazetteer, config=cfg
+        answerer=answerer,
+        faq=indexed.faq,
+        confidence=confidence,
+        gazetteer=indexed.gazetteer,
+        config=cfg,
+        selector=SentenceSelector(indexed.embedder),
     )
 
 

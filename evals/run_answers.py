@@ -1,6 +1,6 @@
 """Run a labelled question set through the real answer engine and print the scores.
 
-    .venv/bin/python -m evals.run_answers yunhai|crosswoz --out results.jsonl [--llm-url URL] [--limit N]
+    .venv/bin/python -m evals.run_answers yunhai|crosswoz --out results.jsonl [--llm-url URL] [--every N] [--limit N]
 
 Without ``--llm-url`` the bundled LLM is started on a free loopback port. Results are appended per
 item (an interrupted run resumes); the summary is computed over the whole file.
@@ -67,6 +67,8 @@ async def _run(args: argparse.Namespace) -> None:
             for d in render_records(RecordTemplate.load(REPO / "examples" / "crosswoz" / f"{name}.yaml", data_dir=data))
         ]
         items = crosswoz_items(data / "qa_dev.jsonl")
+    if args.every > 1:
+        items = items[:: args.every]
     if args.limit:
         items = items[: args.limit]
     cache = Path(args.cache) if args.cache else Path.home() / ".cache" / "skycall" / "evals"
@@ -115,6 +117,7 @@ def main() -> None:
     ap.add_argument("set", choices=["yunhai", "crosswoz"])
     ap.add_argument("--out", required=True)
     ap.add_argument("--llm-url", default=None, help="an OpenAI-compatible endpoint already running")
+    ap.add_argument("--every", type=int, default=1, help="a sample: every Nth item (spread over the groups)")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--cache", default=None, help="where built indexes are kept")
     asyncio.run(_run(ap.parse_args()))

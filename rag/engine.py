@@ -33,7 +33,7 @@ from rag.answer import NO_ANSWER, GroundedAnswerer, build_messages
 from rag.confidence import ConfidenceModel
 from rag.dialogue import DialogueState, EntityGazetteer, is_follow_up, standalone
 from rag.faq import FaqMatch, FaqMatcher
-from rag.focus import focus
+from rag.focus import SentenceSelector, focus
 from rag.grounding import check
 from rag.llm import LLMUnavailable, Message
 from rag.retriever import Passage
@@ -87,9 +87,9 @@ class AnswerConfig:
     faq_margin: float = 0.0  # over the best other FAQ entry
     min_dense: float = 0.75  # below this best-passage similarity, do not even ask the LLM
     min_answerable: float = 0.35  # the LLM's P(passages answer the question) needed to generate
-    top_k: int = 4
+    top_k: int = 5
     max_tokens: int = 120
-    focus: bool = True  # cut passages after the first to the sentences about the question (``focus``)
+    focus: bool = True  # without a sentence selector: cut lower passages to their on-topic sentences
 
 
 @dataclass(frozen=True)
@@ -164,8 +164,10 @@ class AnswerEngine:
         confidence: ConfidenceModel | None = None,
         gazetteer: EntityGazetteer | None = None,
         config: AnswerConfig | None = None,
+        selector: SentenceSelector | None = None,
     ) -> None:
         self._answerer = answerer
+        self._selector = selector
         self._faq = faq
         self._confidence = confidence
         self.gazetteer = gazetteer
@@ -250,7 +252,13 @@ class AnswerEngine:
         # cost prompt time and show the model other things than the one asked about
         unresolved = query == question and len(state.turns) > 1 and is_follow_up(question, language)
         history = [(t.role, t.text) for t in state.history()[:-1]] if unresolved else None
-        shown = focus(passages, query, language) if self.config.focus else passages
+        if self._selector is not None:
+            selection = await asyncio.to_thread(self._selector.select, passages, query)
+            shown = selection.passages
+            reply.signals["sentence_top"] = selection.top
+            mark("sentences_selected")
+        else:
+            shown = focus(passages, query, language) if self.config.focus else passages
         check_messages = build_messages(query, shown, language, history=history, instruction=CHECK[language])
         try:
             p_yes = _p_yes(await self._answerer.llm.first_token_logprobs(check_messages), language)

