@@ -26,6 +26,7 @@ FEATURES: dict[str, float] = {
     "dense_top": 0.0,  # cosine similarity of the best passage
     "dense_margin": 0.0,  # best minus second-best passage
     "keyword_top3": 0.0,  # 1 when the best fused passage is also in the keyword top 3
+    "sentence_top": 0.0,  # cosine similarity of the best selected sentence (rag.focus.SentenceSelector)
     "p_answerable": 0.5,  # the LLM's probability that the passages answer the question
     "support": 1.0,  # share of the answer's content words found in the passages
     "numbers_ok": 1.0,  # every figure in the answer is in the passages

@@ -86,7 +86,8 @@ class AnswerConfig:
     faq_verify: float = 0.65  # the LLM's P(the curated answer answers the question) needed below that
     faq_margin: float = 0.0  # over the best other FAQ entry
     min_dense: float = 0.75  # below this best-passage similarity, do not even ask the LLM
-    min_answerable: float = 0.35  # the LLM's P(passages answer the question) needed to generate
+    min_answerable: float = 0.6  # the LLM's P(passages answer the question) needed to generate
+    sure_answerable: float = 0.75  # above it the answer prompt has no "say you don't know" way out
     top_k: int = 5
     max_tokens: int = 120
     focus: bool = True  # without a sentence selector: cut lower passages to their on-topic sentences
@@ -276,7 +277,8 @@ class AnswerEngine:
         reply.signals["path_llm"] = 1.0
         reply.reason += f"answered from {len(passages)} passages"
         reply.signals["prompt_chars"] = float(sum(len(p.text) for p in shown))
-        messages = build_messages(query, shown, language, history=history)
+        escape = p_yes is None or p_yes < self.config.sure_answerable
+        messages = build_messages(query, shown, language, history=history, escape=escape)
         reply._stream = self._checked_stream(reply, messages, passages, state, mark)
         return reply
 
