@@ -36,7 +36,13 @@ class Staff:
 
 
 def create_user(
-    sessions: sessionmaker[Session], *, username: str, password: str, role: str, display_name: str = ""
+    sessions: sessionmaker[Session],
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str = "",
+    department: str = "",
 ) -> Staff:
     if role not in ROLES:
         raise AuthError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
@@ -46,7 +52,11 @@ def create_user(
         raise AuthError("a user needs a username")
     with sessions() as db:
         user = User(
-            username=username.strip(), password_hash=_hasher.hash(password), role=role, display_name=display_name
+            username=username.strip(),
+            password_hash=_hasher.hash(password),
+            role=role,
+            display_name=display_name,
+            department=department.strip(),
         )
         db.add(user)
         try:

@@ -18,6 +18,8 @@ from console.auth import AccessTokens
 from console.auth_api import router as auth_router
 from console.kb_api import router as kb_router
 from console.security import CallTokens, RateLimit
+from console.ticket_templates import load_catalog
+from console.tickets_api import router as tickets_router
 from skycall import __version__
 from skycall.runtime import build_runtime
 from skycall.settings import Settings
@@ -66,9 +68,11 @@ def create_app(settings: Settings, *, models_verified: bool = False) -> FastAPI:
     app.state.sessions = None
     app.state.kb = None
     app.state.retriever = None
+    app.state.ticket_catalog = load_catalog(settings.ticket_templates_path)  # a bad file stops the start
     app.include_router(router)
     app.include_router(auth_router)
     app.include_router(kb_router)
+    app.include_router(tickets_router)
     app.mount("/static", StaticFiles(directory=str(files("console") / "static")), name="static")
 
     @app.exception_handler(StarletteHTTPException)

@@ -161,6 +161,9 @@ def users_add(
     username: str,
     role: Annotated[str, typer.Option(help="admin, supervisor, agent, editor or qa")],
     display_name: Annotated[str, typer.Option(help="Name shown in the console.")] = "",
+    department: Annotated[
+        str, typer.Option(help="Department key from the ticket templates (e.g. lost_and_found): its tickets.")
+    ] = "",
 ) -> None:
     """Create a staff account. The password is asked for (or read from SKYCALL_NEW_USER_PASSWORD)."""
     import os
@@ -171,7 +174,14 @@ def users_add(
         "password", hide_input=True, confirmation_prompt=True
     )
     try:
-        staff = create_user(_sessions(), username=username, password=password, role=role, display_name=display_name)
+        staff = create_user(
+            _sessions(),
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name,
+            department=department,
+        )
     except AuthError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
@@ -186,11 +196,11 @@ def users_list() -> None:
     from console.tables import User
 
     table = Table()
-    for col in ("username", "role", "display name", "active"):
+    for col in ("username", "role", "display name", "department", "active"):
         table.add_column(col)
     with _sessions()() as db:
         for u in db.scalars(select(User).order_by(User.username)):
-            table.add_row(u.username, u.role, u.display_name, "yes" if u.active else "no")
+            table.add_row(u.username, u.role, u.display_name, u.department, "yes" if u.active else "no")
     Console().print(table)
 
 

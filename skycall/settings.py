@@ -134,6 +134,15 @@ class Settings(BaseSettings):
         5, ge=1, le=20, description="Passages retrieved for one answer (their best sentences reach the LLM)."
     )
 
+    # --- tickets ----------------------------------------------------------------------------------
+    ticket_templates_path: Path | None = Field(
+        None,
+        description="YAML file of ticket (work order) templates: ticket types with their bilingual names, SLA "
+        "in working days and custom fields, the departments tickets are assigned to, and the business "
+        "calendar (time zone, holidays, make-up working days) SLA deadlines are counted on. Default: the "
+        "bundled `console/ticket_templates.yaml` (Asia/Shanghai, the 2026 public holidays of China).",
+    )
+
     # --- calls ----------------------------------------------------------------------------------
     call_token_ttl_s: int = Field(
         300, ge=10, description="Lifetime in seconds of the short-lived token a caller's page needs to start a call."

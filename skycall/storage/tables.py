@@ -2,10 +2,22 @@
 
 import routing.tables  # noqa: F401  (registers the ACD tables on the metadata)
 from console.tables import User
+from console.ticket_tables import TicketCounterRecord, TicketHistoryRecord, TicketRecord
 from knowledge_ingest.tables import KbDocument, KbDocumentVersion, KbSynonym
 from skycall.storage.base import Base
 from voicebot.tables import CallRecord, TurnRecord
 
 metadata = Base.metadata
 
-__all__ = ["CallRecord", "KbDocument", "KbDocumentVersion", "KbSynonym", "TurnRecord", "User", "metadata"]
+__all__ = [
+    "CallRecord",
+    "KbDocument",
+    "KbDocumentVersion",
+    "KbSynonym",
+    "TicketCounterRecord",
+    "TicketHistoryRecord",
+    "TicketRecord",
+    "TurnRecord",
+    "User",
+    "metadata",
+]
