@@ -9,8 +9,10 @@ Item sets (JSON lines):
   expect every gold database value in the answer.
 
 Correctness (``judge``), after normalisation (NFKC, lower case, Chinese numerals → digits,
-punctuation and spaces removed): every gold value is contained in the answer; a numeric gold value
-matches its integer form (``5.0`` → ``5``); a ticket price of 0 also matches 免费/free; a yes/no
+punctuation and spaces removed; a range written with 到/至/~ reads like one written with a dash;
+北京市 reads as 北京): every gold value is contained in the answer; a numeric gold value is found as
+a whole number in the answer (``4.3`` in "评分是4.3分", not in "14.35"; ``5.0`` → ``5``); a
+ticket price of 0 also matches 免费/free; a yes/no
 facility value (是/否) matches an affirmative/negative answer. An expected abstention is correct
 when the engine abstained (or refused).
 
@@ -66,13 +68,22 @@ class Item:
     group: str = ""  # yunhai-answerable, crosswoz-named, crosswoz-context, …
 
 
-def _norm(text: str) -> str:
+_RANGE = re.compile(r"(?<=[\d时分钟点])\s*(?:到|至|~|～)\s*(?=\d)")
+
+
+def _digits(text: str) -> str:
+    """NFKC, lower case, Chinese numerals as digits; punctuation kept."""
     text = unicodedata.normalize("NFKC", str(text)).lower()
     if re.search(r"[零〇一二两三四五六七八九十百千万]", text):
         try:
             text = str(cn2an.transform(text, "cn2an"))
         except (ValueError, KeyError, IndexError):
             pass
+    return text
+
+
+def _norm(text: str) -> str:
+    text = _RANGE.sub("-", _digits(text)).replace("北京市", "北京")
     return _PUNCT.sub("", text)
 
 
@@ -84,7 +95,7 @@ def gold_found(answer: str, value: Any) -> bool:
         number = int(value) if float(value).is_integer() else value
         if number == 0 and re.search(r"免费|free", answer, re.IGNORECASE):
             return True
-        return str(number) in norm
+        return re.search(rf"(?<![\d.]){re.escape(str(number))}(?![\d]|\.\d)", _digits(answer)) is not None
     text = str(value)
     if text in ("是", "否"):
         negative = bool(_NEG.search(answer))
@@ -94,9 +105,14 @@ def gold_found(answer: str, value: Any) -> bool:
 
 
 def judge(item: Item, path: str, text: str) -> bool:
-    if item.expect == "answer":
-        return path in ("faq", "llm") and all(gold_found(text, v) for v in item.gold.values())
-    return path in ("abstain", "refuse")
+    return judge_row({"expect": item.expect, "gold": item.gold, "path": path, "text": text})
+
+
+def judge_row(row: dict[str, Any]) -> bool:
+    """A stored result judged again (by the current rules) from its expectation, gold and reply."""
+    if row["expect"] == "answer":
+        return row["path"] in ("faq", "llm") and all(gold_found(row["text"], v) for v in row["gold"].values())
+    return row["path"] in ("abstain", "refuse")
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:

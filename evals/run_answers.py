@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from evals.answers import Item, build_engine, crosswoz_items, open_kb, run_items, start_llm, yunhai_items
+from evals.answers import Item, build_engine, crosswoz_items, judge_row, open_kb, run_items, start_llm, yunhai_items
 from knowledge_ingest.loaders import load_folder
 from knowledge_ingest.records import RecordTemplate, render_records
 from rag.confidence import DEFAULT_PATH, ConfidenceModel
@@ -99,6 +99,8 @@ async def _run(args: argparse.Namespace) -> None:
             await server.stop()
         indexed.store.close()
     rows = [json.loads(line) for line in _lines(target)]
+    for row in rows:  # judged again: a run that resumed may hold lines judged by older rules
+        row["correct"] = judge_row(row)
     print(json.dumps(summary(rows), ensure_ascii=False, indent=2))  # noqa: T201
 
 

@@ -36,15 +36,22 @@ def _norm(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+_CJK = re.compile(r"^[\u4e00-\u9fff]{2,}$")
+
+
 class EntityGazetteer:
-    """Finds knowledge-base titles (named things) in text, longest match first."""
+    """Finds knowledge-base titles (named things) in text, longest match first.
+
+    Titles shorter than ``min_len`` are left out (a three-letter word is too often an ordinary
+    word), except names of two or more Chinese characters (故宫, 天坛: a two-character name is
+    as distinctive as a five-letter one)."""
 
     def __init__(self, names: Iterable[str], *, min_len: int = 3) -> None:
         self._automaton = ahocorasick.Automaton()
         count = 0
         for name in names:
             key = _norm(name).strip()
-            if len(key) >= min_len:
+            if len(key) >= min_len or _CJK.match(key):
                 self._automaton.add_word(key, name)
                 count += 1
         self.size = count

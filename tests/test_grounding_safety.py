@@ -112,6 +112,17 @@ def test_follow_ups_take_the_last_named_thing_of_this_call() -> None:
     assert standalone("这家店的价格是多少？", fresh, gaz) == "这家店的价格是多少？"
 
 
+def test_a_two_character_chinese_name_counts_as_named() -> None:
+    gaz = EntityGazetteer(["故宫", "北海公园", "T2"])
+    assert gaz.find("故宫景点的电话是多少？") == ["故宫"]
+    assert gaz.find("Is the lounge in T2?") == []  # short Latin names stay out
+    state = DialogueState(language="zh")
+    state.add("caller", "北海公园怎么样？", gaz)
+    state.add("bot", "北海公园评分4.5分。", gaz)
+    # the question names another place: it is not rewritten with the last one
+    assert standalone("好吧。故宫景点的电话是多少？", state, gaz) == "好吧。故宫景点的电话是多少？"
+
+
 def test_english_follow_up_falls_back_to_the_previous_question() -> None:
     state = DialogueState(language="en", last_question="How much is parking at Terminal 1?")
     state.add("caller", "How much is parking at Terminal 1?")
