@@ -56,11 +56,15 @@ class CallEnded(_Event):
 
 
 class HandoffRequested(_Event):
-    """The caller asked for a human agent (DTMF 0 today); the ACD takes the call from here."""
+    """The bot hands the call to a person (``voicebot.handoff``); the ACD takes the call from here."""
 
     type: Literal["call.handoff_requested"] = "call.handoff_requested"
-    reason: str = "dtmf_0"
+    reason: str = "dtmf_0"  # the strongest reason (a ``voicebot.handoff.ReasonCode`` value), or "dtmf_0"
     language: str | None = None
+    reasons: list[str] = []  # every reason that held, strongest first
+    queue: str | None = None  # the ACD queue the policy chose
+    priority: int = 0
+    explanation: str = ""  # why, in the call's language
 
 
 class CallAssigned(_Event):

@@ -37,6 +37,7 @@ from skycall.provisioning.store import models_to_verify, resolve_paths, verify
 from skycall.settings import Settings
 from skycall.storage import create_engine_for, migrate, session_factory
 from voicebot.calllog import CallLogWriter
+from voicebot.handoff import HandoffConfig, HandoffPolicy
 from voicebot.services import Prompts, SessionConfig, VoiceServices
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,8 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
         prompts=prompts,
         config=config,
         engine=answer_engine,
+        # an "I don't know" offers a colleague first; a "yes" or the next failure hands off
+        handoff=HandoffPolicy(config=HandoffConfig(abstain_hands_off=False)),
     )
     runtime = Runtime(settings, engine, sessions, bus, voice, desc, kb, retriever)
     runtime._closers.extend(closers)

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rag.engine import Reply
 from rag.retriever import Passage
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class Answer:
     passages: list[Passage] = field(default_factory=list)
     marks: dict[str, float] = field(default_factory=dict)  # monotonic times of path-internal stages
     info: dict[str, Any] = field(default_factory=dict)
+    reply: Reply | None = None  # the answer engine's reply (path, confidence, citations), when it answered
 
 
 class AnswerPath(Protocol):

@@ -41,7 +41,7 @@ class EngineAnswerPath:
             "offers_handoff": reply.offers_handoff,
             "citations": [c.doc_key for c in reply.citations],
         }
-        return Answer(reply.path, reply.sentences(), spec.passages, marks, info)
+        return Answer(reply.path, reply.sentences(), spec.passages, marks, info, reply=reply)
 
     async def aclose(self) -> None:
         await self._prefill.aclose()

@@ -87,6 +87,9 @@ class HandoffConfig:
     min_question_terms: int = 2  # content terms; shorter utterances are never compared for repeats
     complaint_threshold: float = 0.7  # complaint intensity (0..1) that hands off to complaints
     dtmf_digit: str = "0"
+    # an abstention hands off at once (True), or only counts as a failure (False): the bot's "I don't
+    # know" already offers a colleague, a "yes" takes it, and the next failure hands off
+    abstain_hands_off: bool = True
 
     def __post_init__(self) -> None:
         unit = {"failure_confidence": self.failure_confidence, "similar_question": self.similar_question}
@@ -261,7 +264,7 @@ class HandoffPolicy:
         if reply is None or reply.path == "refuse":
             return "", False
         if reply.path == "abstain":
-            return "abstain", True
+            return ("abstain" if cfg.abstain_hands_off else ""), True
         c = reply.confidence
         if c is None:
             return "", False

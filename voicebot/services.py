@@ -12,6 +12,7 @@ from rag.answer import GroundedAnswerer
 from rag.engine import AnswerEngine
 from skycall.events import EventBus
 from voicebot.answering import Answerer
+from voicebot.handoff import HandoffPolicy
 from voicebot.metrics import VoiceMetrics
 
 GREETING = {
@@ -99,4 +100,5 @@ class VoiceServices:
     prompts: Prompts
     config: SessionConfig
     metrics: VoiceMetrics = field(default_factory=VoiceMetrics)
+    handoff: HandoffPolicy | None = None  # when to hand a call to a person; None = DTMF 0 only
     engine: AnswerEngine | None = None  # the answer engine (FAQ, grounded LLM, abstention); None = LLM path only

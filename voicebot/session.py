@@ -30,9 +30,11 @@ from asr_tts.vad import (
     TurnEnd,
     VadEvent,
 )
+from rag.engine import Reply
 from skycall.events import BotUtterance, CallEnded, CallerUtterance, CallStarted, HandoffRequested
 from voicebot.answering import AnswerPath, RagAnswerPath
 from voicebot.engine_path import EngineAnswerPath
+from voicebot.handoff import Action, CallerTurn, HandoffDecision
 from voicebot.metrics import LatencyTrace
 from voicebot.player import AudioPlayer, SpeechHandle
 from voicebot.recorder import CallRecorder
@@ -92,6 +94,7 @@ class CallSession:
         self._turn_task: asyncio.Task[None] | None = None
         self._turn: AnswerTurn | None = None
         self._carry = ""  # a question cut off by the caller's own continuation
+        self._handoff = services.handoff.start_call() if services.handoff is not None else None
         self._candidate = False  # bot paused for caller sound that may be a barge-in
         self._started = time.monotonic()
         self._quiet_since = time.monotonic()
@@ -308,12 +311,59 @@ class CallSession:
             return
         if self._turn_task is not None and not self._turn_task.done():
             self._turn_task.cancel()
+        decision = None
+        if self._handoff is not None:
+            decision = self._handoff.after_turn(CallerTurn("", self.language or "zh", dtmf=dtmf.digit))
+        await self._hand_off("dtmf_0", decision)
+
+    async def _consider_handoff(
+        self,
+        text: str,
+        language: str,
+        reply: Reply | None = None,
+        categories: tuple[str, ...] = (),
+        *,
+        before_answer: bool,
+    ) -> bool:
+        """Ask the handoff policy about this turn and hand off if it says so. Before the answer only
+        what the caller said counts, and a "carry on" is not remembered (the turn is judged again
+        with the bot's reply); after it, the decision is stored with the turn."""
+        if self._handoff is None or self.state in (CallState.HANDING_OFF, CallState.ENDED):
+            return False
+        turn = CallerTurn(text, language, reply=reply, categories=categories)
+        if before_answer:
+            decision, after = self._handoff.policy.decide(
+                turn, history=self._handoff.history, caller=self._handoff.caller
+            )
+            if decision.action is Action.CONTINUE:
+                return False
+            self._handoff.history = after
+            self._handoff.decisions.append(decision)
+        else:
+            decision = self._handoff.after_turn(turn)
+            if self.turns:
+                self.turns[-1]["handoff"] = decision.to_dict()
+            if decision.action is Action.CONTINUE:
+                return False
+        primary = decision.primary
+        await self._hand_off(primary.value if primary is not None else "policy", decision)
+        return True
+
+    async def _hand_off(self, reason: str, decision: HandoffDecision | None) -> None:
         await self._player.clear()
-        await self._fsm.to(CallState.HANDING_OFF, "dtmf 0")
-        self._s.bus.publish(HandoffRequested(call_id=self.id, reason="dtmf_0", language=self.language))
-        self._s.metrics.count("handoffs_requested_total")
-        await self._t.send_event({"type": "handoff.requested", "reason": "dtmf_0"})
+        await self._fsm.to(CallState.HANDING_OFF, reason)
         lang = self.language or "zh"
+        extra: dict[str, Any] = {}
+        if decision is not None:
+            extra = {
+                "reasons": [r.value for r in decision.reasons],
+                "queue": decision.queue,
+                "priority": decision.priority,
+                "explanation": decision.explanation.get(lang, ""),
+            }
+        self._s.bus.publish(HandoffRequested(call_id=self.id, reason=reason, language=self.language, **extra))
+        self._s.metrics.count("handoffs_requested_total")
+        await self._t.send_event({"type": "handoff.requested", "reason": reason, **extra})
         self._player.say(self._prompt_handle("handoff", lang, interruptible=False))
 
     # --- speaking -----------------------------------------------------------------------------
@@ -398,6 +448,10 @@ class CallSession:
                 at.result.trace.mark("turn_detected")
                 at.result.trace.mark("asr_final")
             if is_noise(tr) or is_backchannel(tr.text):
+                # "yes" / "好的" right after the bot offered a colleague accepts the offer
+                offered = self._handoff is not None and self._handoff.history.offered
+                if tr.text and offered and await self._consider_handoff(tr.text, tr.language, before_answer=True):
+                    return
                 self._s.metrics.count("backchannels_total" if tr.text else "empty_turns_total")
                 return
             lang = self.language = tr.language
@@ -413,8 +467,11 @@ class CallSession:
             if is_goodbye(tr.text):
                 self._spawn(self._end_call("caller_goodbye"))
                 return
+            if await self._consider_handoff(question, lang, before_answer=True):
+                return  # an emergency, a request for a person, a complaint…: no bot answer first
             await at.answer(question, lang)
             self._log_turn(at, lang, interrupted=False)
+            await self._consider_handoff(question, lang, at.result.reply, at.result.categories, before_answer=False)
         except asyncio.CancelledError:
             if at.result.answer:
                 self._log_turn(at, self.language or "en", interrupted=True)

@@ -19,6 +19,7 @@ from asr_tts.audio import float_to_pcm16, resample
 from asr_tts.stream import UtteranceRecognizer
 from asr_tts.text import SentenceChunker
 from asr_tts.vad import TurnEnd
+from rag.engine import Reply
 from voicebot.answering import AnswerPath
 from voicebot.metrics import LatencyTrace
 from voicebot.player import AudioPlayer, SpeechHandle
@@ -41,6 +42,8 @@ class TurnResult:
     answer_started: bool = False  # answer audio was queued for the caller
     trace: LatencyTrace | None = None
     passages: list[dict[str, str | float]] = field(default_factory=list)
+    reply: Reply | None = None  # the answer engine's reply, for the handoff policy
+    categories: tuple[str, ...] = ()  # knowledge-base categories of the passages, best first
 
 
 class AnswerTurn:
@@ -104,7 +107,8 @@ class AnswerTurn:
         except asyncio.CancelledError:
             pending.cancel()
             raise
-        res.path = answer.path
+        res.path, res.reply = answer.path, answer.reply
+        res.categories = tuple(p.category for p in answer.passages if p.category)
         for stage, at in answer.marks.items():
             trace.mark(stage, at)
         if "prefilled" in answer.info:  # passages already in the LLM's prompt cache
