@@ -282,6 +282,47 @@ class AnswerEngine:
         reply._stream = self._checked_stream(reply, messages, passages, state, mark)
         return reply
 
+    async def prefill(
+        self,
+        partial: str,
+        language: str,
+        passages: list[Passage],
+        *,
+        state: DialogueState | None = None,
+        unless: tuple[str, ...] | None = None,
+    ) -> tuple[str, ...] | None:
+        """While the caller is still speaking: send the answerability check ``respond`` would send
+        for ``partial`` (a partial transcript) and its ``passages``, so that llama.cpp has the
+        prompt's prefix (system prompt and selected sentences) in its cache when the final question
+        comes and reads only the question's own tokens then. Nothing is remembered in ``state``.
+        Returns the key of the prefix (language and shown passage texts; nothing is sent when it
+        equals ``unless``, the key sent last), or None when there is nothing to send (a refusal, a
+        follow-up needing earlier turns, nothing relevant retrieved)."""
+        state = state if state is not None else self.new_dialogue(language)
+        query = standalone(partial, state, self.gazetteer)
+        if screen(partial).refused or not passages:
+            return None
+        if query == partial and state.turns and is_follow_up(partial, language):
+            return None  # ``respond`` would show earlier turns: a different prompt
+        dense = max((p.dense_score for p in passages if p.dense_score is not None), default=0.0)
+        if dense < self.config.min_dense:
+            return None
+        passages, _ = _as_data(passages)
+        if self._selector is not None:
+            shown = (await asyncio.to_thread(self._selector.select, passages, query)).passages
+        else:
+            shown = focus(passages, query, language) if self.config.focus else passages
+        key = (language, *(p.text for p in shown))
+        if key == unless:
+            return key
+        try:
+            await self._answerer.llm.first_token_logprobs(
+                build_messages(query, shown, language, instruction=CHECK[language])
+            )
+        except LLMUnavailable:
+            return None
+        return key
+
     async def _faq_accepts(self, match: FaqMatch, question: str, language: str, reply: Reply) -> bool:
         cfg = self.config
         if match.score < cfg.faq_threshold or match.margin < cfg.faq_margin:

@@ -67,7 +67,7 @@ class RagAnswerPath:
     wait behind a prefill, and a step whose passages the final retrieval does not share is short.
     """
 
-    def __init__(self, answerer: Answerer, *, min_partial_chars: int = 6) -> None:
+    def __init__(self, answerer: Answerer, *, min_partial_chars: int = 6, warm: bool = True) -> None:
         self._a = answerer
         self._min_chars = min_partial_chars
         self._lock = asyncio.Lock()  # one retrieval at a time per call
@@ -75,9 +75,16 @@ class RagAnswerPath:
         self._warmed: tuple[str, tuple[str, ...]] = ("", ())  # (language, passage texts) in the server's cache
         self._warm_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._warm: Callable[[str, list[Passage], str], Awaitable[None]] | None = getattr(answerer, "warm", None)
+        self._warm: Callable[[str, list[Passage], str], Awaitable[None]] | None = (
+            getattr(answerer, "warm", None) if warm else None
+        )
         self.warms = 0
         self._epoch = 0  # bumped by every answer: a prepare that began before it is stale
+
+    @property
+    def target(self) -> tuple[str, str, list[Passage]] | None:
+        """The latest partial transcript, its language and its passages (None after ``answer``)."""
+        return self._target
 
     async def _retrieve(self, text: str, language: str) -> list[Passage]:
         async with self._lock:

@@ -79,7 +79,8 @@ class CallSession:
             max_turn_s=cfg.max_turn_s,
         )
         self._fsm = TurnTaking(self._on_state)
-        prefill = RagAnswerPath(services.answerer)
+        # with the engine, the engine's own prompt is prefilled (EngineAnswerPath), not the plain one
+        prefill = RagAnswerPath(services.answerer, warm=services.engine is None)
         self._path = path or (EngineAnswerPath(services.engine, prefill) if services.engine else prefill)
         rec_dir = cfg.recordings_dir / self.id if cfg.recordings_dir else None
         self._rec = CallRecorder(rec_dir, transport.sample_rate) if rec_dir else None

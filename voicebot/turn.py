@@ -111,6 +111,8 @@ class AnswerTurn:
         res.categories = tuple(p.category for p in answer.passages if p.category)
         for stage, at in answer.marks.items():
             trace.mark(stage, at)
+        if "prefills" in answer.info:  # the engine's prompt prefixes sent while the caller spoke
+            trace.marks["prefill_requests"] = float(answer.info["prefills"])
         if "prefilled" in answer.info:  # passages already in the LLM's prompt cache
             trace.marks["prefilled_passages"] = float(answer.info["prefilled"])
             trace.marks["prefill_steps"] = float(answer.info.get("warms", 0))
