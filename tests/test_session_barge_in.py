@@ -13,13 +13,12 @@ import pytest
 import soundfile as sf
 
 from asr_tts.audio import float_to_pcm16, split_frames
-from asr_tts.tts import VoiceBank
 from asr_tts.vad import SpeechStarted, TurnDetector
 from skycall.events import Event, EventBus
 from tests.conftest import SHARED_DATA
-from tests.fakes.voice import FakeAnswerer, FakeRecognizer, FakeSynthesizer, FakeTransport
+from tests.fakes.voice import FakeAnswerer, FakeSynthesizer, FakeTransport, fake_services
 from tests.test_vad_turns import cough
-from voicebot.services import Prompts, SessionConfig, VoiceServices
+from voicebot.services import SessionConfig
 from voicebot.session import CallSession, CallState
 
 LONG_ANSWER = " ".join(["The shuttle bus leaves from gate four every fifteen minutes."] * 3)
@@ -51,17 +50,8 @@ async def call() -> AsyncIterator[tuple[CallSession, FakeTransport, FakeAnswerer
         events.append(e)
 
     bus.subscribe(collect, name="test")
-    synth = FakeSynthesizer()
     answerer = FakeAnswerer(LONG_ANSWER, token_s=0.02)
-    voices = VoiceBank({"en": synth, "zh": synth})
-    services = VoiceServices(
-        recognizer=FakeRecognizer(),
-        voices=voices,
-        answerer=answerer,
-        bus=bus,
-        prompts=Prompts(voices),
-        config=SessionConfig(reprompt_after_s=60),
-    )
+    services = fake_services(answerer=answerer, bus=bus, config=SessionConfig(reprompt_after_s=60), per_char_s=0.05)
     transport = FakeTransport()
     session = CallSession(services, transport)
     task = asyncio.create_task(session.run())
@@ -145,16 +135,7 @@ async def test_dtmf_zero_requests_an_agent(call: tuple[CallSession, FakeTranspor
 
 
 async def test_silence_reprompts_then_says_goodbye_and_hangs_up() -> None:
-    synth = FakeSynthesizer(per_char_s=0.01)
-    voices = VoiceBank({"en": synth, "zh": synth})
-    services = VoiceServices(
-        recognizer=FakeRecognizer(),
-        voices=voices,
-        answerer=FakeAnswerer(),
-        bus=EventBus(),
-        prompts=Prompts(voices),
-        config=replace(SessionConfig(), reprompt_after_s=0.6, max_reprompts=2),
-    )
+    services = fake_services(config=replace(SessionConfig(), reprompt_after_s=0.6, max_reprompts=2))
     transport = FakeTransport()
     reason = await asyncio.wait_for(CallSession(services, transport).run(), 15)
     assert reason == "silence"
@@ -165,16 +146,7 @@ async def test_silence_reprompts_then_says_goodbye_and_hangs_up() -> None:
 
 
 async def test_a_call_ends_politely_at_the_maximum_length() -> None:
-    synth = FakeSynthesizer(per_char_s=0.01)
-    voices = VoiceBank({"en": synth, "zh": synth})
-    services = VoiceServices(
-        recognizer=FakeRecognizer(),
-        voices=voices,
-        answerer=FakeAnswerer(),
-        bus=EventBus(),
-        prompts=Prompts(voices),
-        config=replace(SessionConfig(), max_call_s=1.5),
-    )
+    services = fake_services(config=replace(SessionConfig(), max_call_s=1.5))
     transport = FakeTransport()
     t0 = time.monotonic()
     reason = await asyncio.wait_for(CallSession(services, transport).run(), 15)

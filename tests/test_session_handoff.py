@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from asr_tts.tts import VoiceBank
 from skycall.events import Event, EventBus, HandoffRequested
-from tests.fakes.voice import FakeAnswerer, FakeRecognizer, FakeSynthesizer, FakeTransport
+from tests.fakes.voice import FakeAnswerer, FakeRecognizer, FakeTransport, fake_services
 from tests.test_session_barge_in import speech
 from voicebot.handoff import HandoffConfig, HandoffPolicy
-from voicebot.services import Prompts, SessionConfig, VoiceServices
+from voicebot.services import SessionConfig
 from voicebot.session import CallSession, CallState
 
 Call = tuple[CallSession, FakeTransport, FakeAnswerer, list[Event]]
@@ -31,15 +30,11 @@ def start_call() -> Callable[[str, str], AsyncIterator[Call]]:
             events.append(e)
 
         bus.subscribe(collect, name="test")
-        synth = FakeSynthesizer(per_char_s=0.01)
-        voices = VoiceBank({"en": synth, "zh": synth})
         answerer = FakeAnswerer()
-        services = VoiceServices(
+        services = fake_services(
             recognizer=FakeRecognizer(question=question, language=language),
-            voices=voices,
             answerer=answerer,
             bus=bus,
-            prompts=Prompts(voices),
             config=SessionConfig(reprompt_after_s=60),
             handoff=HandoffPolicy(config=HandoffConfig(abstain_hands_off=False)),
         )

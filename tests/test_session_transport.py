@@ -15,11 +15,8 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
 from asr_tts.audio import float_to_pcm16, split_frames
-from asr_tts.tts import VoiceBank
-from skycall.events import EventBus
 from tests.conftest import SHARED_DATA
-from tests.fakes.voice import FakeAnswerer, FakeRecognizer, FakeSynthesizer
-from voicebot.services import Prompts, SessionConfig, VoiceServices
+from tests.fakes.voice import fake_services
 from voicebot.session import CallSession
 from voicebot.transports.browser import MAX_INBOUND_BYTES, BrowserTransport
 
@@ -28,16 +25,7 @@ results: dict[str, object] = {}
 
 async def endpoint(ws: WebSocket) -> None:
     await ws.accept()
-    synth = FakeSynthesizer(per_char_s=0.01)
-    voices = VoiceBank({"en": synth, "zh": synth})
-    services = VoiceServices(
-        recognizer=FakeRecognizer(),
-        voices=voices,
-        answerer=FakeAnswerer(),
-        bus=EventBus(),
-        prompts=Prompts(voices),
-        config=SessionConfig(),
-    )
+    services = fake_services()
     transport = BrowserTransport(ws)
     results["reason"] = await CallSession(services, transport).run()
     results["bad_frames"] = transport.bad_frames

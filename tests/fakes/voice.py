@@ -17,7 +17,11 @@ import numpy as np
 
 from asr_tts.asr import Transcript
 from asr_tts.audio import Float32Array
+from asr_tts.tts import VoiceBank
 from rag.retriever import Passage
+from skycall.events import EventBus
+from voicebot.handoff import HandoffPolicy
+from voicebot.services import Prompts, SessionConfig, VoiceServices
 from voicebot.transports.base import Dtmf, Hangup, Inbound
 
 
@@ -178,3 +182,26 @@ class FakeTransport:
                     return t, e
             await asyncio.sleep(0.01)
         raise AssertionError(f"no matching event within {within_s} s; got {[e for _, e in self.events]}")
+
+
+def fake_services(
+    *,
+    recognizer: FakeRecognizer | None = None,
+    answerer: FakeAnswerer | None = None,
+    bus: EventBus | None = None,
+    config: SessionConfig | None = None,
+    handoff: HandoffPolicy | None = None,
+    per_char_s: float = 0.01,
+) -> VoiceServices:
+    """The session's services with fake models (one fake voice for both languages)."""
+    synth = FakeSynthesizer(per_char_s=per_char_s)
+    voices = VoiceBank({"en": synth, "zh": synth})
+    return VoiceServices(
+        recognizer=recognizer or FakeRecognizer(),
+        voices=voices,
+        answerer=answerer or FakeAnswerer(),
+        bus=bus or EventBus(),
+        prompts=Prompts(voices),
+        config=config or SessionConfig(),
+        handoff=handoff,
+    )
