@@ -163,8 +163,12 @@ async def one_turn(caller: ScriptedCaller, pcm: bytes) -> dict[str, Any] | None:
         )
     except TimeoutError:
         return None
-    await caller.wait_for(lambda e: e.get("type") == "state" and e["state"] == "listening", after=spoke_until)
+    _, after = await caller.wait_for(
+        lambda e: e.get("type") == "handoff.requested" or (e.get("type") == "state" and e["state"] == "listening"),
+        after=spoke_until,
+    )
     row: dict[str, Any] = {"path": final["path"], **final["latency_ms"], "answer": final["text"]}
+    row["handed_off"] = after.get("type") == "handoff.requested"  # e.g. the second question it could not answer
     caller_final = [e for t, e in caller.events if t >= spoke_until and e.get("type") == "caller" and e.get("final")]
     row["heard_as"] = caller_final[-1]["text"] if caller_final else ""
     for kind, stage in (("ack", "heard_ack"), ("answer", "heard_answer")):
@@ -201,10 +205,14 @@ def report(rows: list[dict[str, Any]]) -> None:
 
 async def run(base: str, items: list[tuple[str, str, bytes]], rounds: int, out: Path | None) -> None:
     rows: list[dict[str, Any]] = []
-    async with ScriptedCaller(base) as caller:
+    caller = await ScriptedCaller(base).__aenter__()
+    try:
         for r in range(rounds):
             for source, name, pcm in items:
                 row = await one_turn(caller, pcm)
+                if row is not None and row["handed_off"]:  # the bot handed the call to a person: call again
+                    await caller.__aexit__(None, None, None)
+                    caller = await ScriptedCaller(base).__aenter__()
                 if row is None:
                     print(f"  [{source}] {name[:40]:40s} no answer (heard as nothing to answer)")
                     continue
@@ -214,6 +222,8 @@ async def run(base: str, items: list[tuple[str, str, bytes]], rounds: int, out: 
                     f"  [{source:11s}] {name[:40]:40s} path={row['path']:4s} ack={row.get('heard_ack', '-')!s:>7} "
                     f"answer={row.get('heard_answer', '-')!s:>7}  heard as: {row['heard_as'][:40]}"
                 )
+    finally:
+        await caller.__aexit__(None, None, None)
     report(rows)
     if out:
         await asyncio.to_thread(out.write_text, json.dumps(rows, ensure_ascii=False, indent=1))

@@ -196,6 +196,7 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
         barge_in_confirm_ms=settings.barge_in_confirm_ms,
         ack_within_ms=settings.ack_within_ms,
         partial_every_ms=settings.partial_every_ms,
+        llm_prefill=settings.llm_prefill,
         reprompt_after_s=settings.reprompt_after_s,
         max_reprompts=settings.max_reprompts,
         max_call_s=settings.max_call_s,

@@ -189,6 +189,14 @@ class Settings(BaseSettings):
         description="While the caller speaks, a partial transcript is made every this many milliseconds of "
         "new audio (shown in the console, used to retrieve passages and prefill the LLM early).",
     )
+    llm_prefill: bool = Field(
+        False,
+        description="While the caller speaks, send the LLM the answer prompt of the partial transcript so its "
+        "prefix is cached at turn end. Off by default: the bundled llama.cpp server reads one prompt at a time and "
+        "cannot stop one half-way, so on 2 cores a prefill still running at turn end delays the answer (and the "
+        "FAQ check) by seconds when the final question selects other sentences. Worth it with a server that has "
+        "parallel slots or a faster CPU.",
+    )
     reprompt_after_s: float = Field(
         10.0, gt=0, description="Seconds of silence from the caller after which the bot asks whether they are there."
     )

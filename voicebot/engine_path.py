@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 
 class EngineAnswerPath:
-    def __init__(self, engine: AnswerEngine, prefill: RagAnswerPath, *, language: str = "en") -> None:
+    def __init__(
+        self, engine: AnswerEngine, prefill: RagAnswerPath, *, language: str = "en", llm_prefill: bool = True
+    ) -> None:
         self._engine = engine
         self._prefill = prefill
         self.dialogue = engine.new_dialogue(language)
@@ -33,11 +35,12 @@ class EngineAnswerPath:
         self._key: tuple[str, ...] | None = None  # the prompt prefix sent last
         self._task: asyncio.Task[None] | None = None
         self.prefills = 0
+        self._llm_prefill = llm_prefill
 
     async def prepare(self, partial: str, language: str) -> None:
         await self._prefill.prepare(partial, language)  # retrieval for the partial (kept for the answer)
         target = self._prefill.target
-        if target is None:
+        if target is None or not self._llm_prefill:
             return
         self._want = target
         if self._task is None or self._task.done():

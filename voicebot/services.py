@@ -46,6 +46,7 @@ class SessionConfig:
     barge_in_confirm_ms: int = 600
     ack_within_ms: int = 800
     partial_every_ms: int = 1000
+    llm_prefill: bool = False  # send the partial's prompt to the LLM while the caller speaks (see settings)
     reprompt_after_s: float = 10.0
     max_reprompts: int = 2
     max_call_s: float = 900.0

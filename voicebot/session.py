@@ -80,8 +80,10 @@ class CallSession:
         )
         self._fsm = TurnTaking(self._on_state)
         # with the engine, the engine's own prompt is prefilled (EngineAnswerPath), not the plain one
-        prefill = RagAnswerPath(services.answerer, warm=services.engine is None)
-        self._path = path or (EngineAnswerPath(services.engine, prefill) if services.engine else prefill)
+        prefill = RagAnswerPath(services.answerer, warm=cfg.llm_prefill and services.engine is None)
+        engine = services.engine
+        engine_path = EngineAnswerPath(engine, prefill, llm_prefill=cfg.llm_prefill) if engine else None
+        self._path = path or engine_path or prefill
         rec_dir = cfg.recordings_dir / self.id if cfg.recordings_dir else None
         self._rec = CallRecorder(rec_dir, transport.sample_rate) if rec_dir else None
         self._player = AudioPlayer(transport, on_frame=self._rec.bot if self._rec else None)
