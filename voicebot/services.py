@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from asr_tts.asr import Recognizer
-from asr_tts.audio import float_to_pcm16, resample
+from asr_tts.audio import Float32Array, float_to_pcm16, resample
 from asr_tts.tts import VoiceBank
 from rag.answer import GroundedAnswerer
 from rag.engine import AnswerEngine
@@ -50,6 +52,34 @@ class SessionConfig:
     reprompt_after_s: float = 10.0
     max_reprompts: int = 2
     max_call_s: float = 900.0
+
+
+class SpeechCache:
+    """Synthesised audio of fixed replies (curated FAQ answers, "I don't know"), by language and
+    text, most recently used kept. A hotline hears the same few FAQ answers all day: from the second
+    time on, the answer's audio is ready when the path is decided (Kokoro needs up to ≈ 4 s for a
+    Mandarin sentence on 2 cores)."""
+
+    def __init__(self, max_items: int = 256) -> None:
+        self._items: OrderedDict[tuple[str, str], Float32Array] = OrderedDict()
+        self._max = max_items
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def get(self, language: str, text: str) -> Float32Array | None:
+        with self._lock:
+            audio = self._items.get((language, text))
+            if audio is not None:
+                self._items.move_to_end((language, text))
+                self.hits += 1
+            return audio
+
+    def put(self, language: str, text: str, audio: Float32Array) -> None:
+        with self._lock:
+            self._items[(language, text)] = audio
+            self._items.move_to_end((language, text))
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
 
 
 @dataclass
@@ -101,5 +131,6 @@ class VoiceServices:
     prompts: Prompts
     config: SessionConfig
     metrics: VoiceMetrics = field(default_factory=VoiceMetrics)
+    speech_cache: SpeechCache = field(default_factory=SpeechCache)  # audio of fixed replies
     handoff: HandoffPolicy | None = None  # when to hand a call to a person; None = DTMF 0 only
     engine: AnswerEngine | None = None  # the answer engine (FAQ, grounded LLM, abstention); None = LLM path only

@@ -46,6 +46,9 @@ class TurnResult:
     categories: tuple[str, ...] = ()  # knowledge-base categories of the passages, best first
 
 
+_FIXED_PATHS = ("faq", "abstain", "refuse")  # replies whose sentences recur word for word: their audio is cached
+
+
 class AnswerTurn:
     def __init__(
         self,
@@ -158,8 +161,13 @@ class AnswerTurn:
         self, sentences: asyncio.Queue[str | None], handle: SpeechHandle, language: str, trace: LatencyTrace
     ) -> None:
         voice = self._s.voices.for_language(language)
+        cache = self._s.speech_cache if self.result.path in _FIXED_PATHS else None
         while (sentence := await sentences.get()) is not None:
-            audio = await asyncio.to_thread(voice.synthesize, sentence)
+            audio = cache.get(language, sentence) if cache is not None else None
+            if audio is None:
+                audio = await asyncio.to_thread(voice.synthesize, sentence)
+                if cache is not None:
+                    cache.put(language, sentence, audio)
             trace.mark("first_tts_audio")
             handle.push(float_to_pcm16(resample(audio, voice.sample_rate, self._rate)))
             if not self.result.answer_started:
