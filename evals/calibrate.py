@@ -41,7 +41,7 @@ def fit(x: Array, y: Array, version: str) -> ConfidenceModel:
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale == 0] = 1.0
-    clf = LogisticRegression(C=0.3, max_iter=2000)  # regularised: a few hundred labels, 16 signals
+    clf = LogisticRegression(C=0.3, max_iter=2000)  # regularised: a few hundred labels, 15 signals
     clf.fit((x - mean) / scale, y)
     return ConfidenceModel(
         version=version,
