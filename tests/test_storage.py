@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, inspect, select, text
 
 from skycall.storage import create_engine_for, migrate, session_factory
@@ -54,15 +52,6 @@ def test_sqlite_file_uses_wal_and_round_trips(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     _round_trip(engine)
     assert (tmp_path / "sub" / "skycall.db").exists()
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    engine = create_engine_for(pg_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def test_postgresql_migrations_and_round_trip(pg_engine: Engine) -> None:

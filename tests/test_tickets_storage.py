@@ -4,7 +4,6 @@ handed out concurrently by several threads stay unique."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,15 +33,6 @@ COMPLAINT = {
     "contact_phone": "13900139000",
     "flight_no": "YH8821",
 }
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
-    engine = create_engine_for(pg_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def _no_schema_drift(engine: Engine) -> None:
