@@ -253,13 +253,10 @@ class AnswerEngine:
         # cost prompt time and show the model other things than the one asked about
         unresolved = query == question and len(state.turns) > 1 and is_follow_up(question, language)
         history = [(t.role, t.text) for t in state.history()[:-1]] if unresolved else None
-        if self._selector is not None:
-            selection = await asyncio.to_thread(self._selector.select, passages, query)
-            shown = selection.passages
-            reply.signals["sentence_top"] = selection.top
+        shown, best = await self._shown(passages, query, language)
+        if best is not None:
+            reply.signals["sentence_top"] = best
             mark("sentences_selected")
-        else:
-            shown = focus(passages, query, language) if self.config.focus else passages
         check_messages = build_messages(query, shown, language, history=history, instruction=CHECK[language])
         try:
             p_yes = _p_yes(await self._answerer.llm.first_token_logprobs(check_messages), language)
@@ -308,10 +305,7 @@ class AnswerEngine:
         if dense < self.config.min_dense:
             return None
         passages, _ = _as_data(passages)
-        if self._selector is not None:
-            shown = (await asyncio.to_thread(self._selector.select, passages, query)).passages
-        else:
-            shown = focus(passages, query, language) if self.config.focus else passages
+        shown, _ = await self._shown(passages, query, language)
         key = (language, *(p.text for p in shown))
         if key == unless:
             return key
@@ -322,6 +316,13 @@ class AnswerEngine:
         except LLMUnavailable:
             return None
         return key
+
+    async def _shown(self, passages: list[Passage], query: str, language: str) -> tuple[list[Passage], float | None]:
+        """What the LLM is shown of the passages, and the best sentence's similarity (selector only)."""
+        if self._selector is not None:
+            selection = await asyncio.to_thread(self._selector.select, passages, query)
+            return selection.passages, selection.top
+        return (focus(passages, query, language) if self.config.focus else passages), None
 
     async def _faq_accepts(self, match: FaqMatch, question: str, language: str, reply: Reply) -> bool:
         cfg = self.config
