@@ -108,6 +108,21 @@ class AccessTokens:
 _bearer = HTTPBearer(auto_error=False)
 
 
+def staff_from_token(state: Any, token: str) -> Staff:
+    """The signed-in staff member a bearer token belongs to; ``AuthError`` (a message for the
+    user) when the token is bad or expired or the account is disabled. HTTP routes get this
+    through :func:`current_staff`; staff WebSockets call it with the token of their first message."""
+    claims = state.access_tokens.check(token)
+    sessions: sessionmaker[Session] | None = state.sessions
+    if sessions is None:
+        raise AuthError("the server is still starting; try again in a moment")
+    with sessions() as db:
+        user = db.get(User, int(claims["sub"]))
+        if user is None or not user.active:
+            raise AuthError("this account is disabled")
+        return Staff(user.id, user.username, user.role)
+
+
 def current_staff(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Staff:
     if creds is None:
         raise HTTPException(
@@ -116,15 +131,9 @@ def current_staff(request: Request, creds: Annotated[HTTPAuthorizationCredential
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
-        claims = request.app.state.access_tokens.check(creds.credentials)
+        return staff_from_token(request.app.state, creds.credentials)
     except AuthError as exc:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
-    sessions: sessionmaker[Session] = request.app.state.sessions
-    with sessions() as db:
-        user = db.get(User, int(claims["sub"]))
-        if user is None or not user.active:
-            raise HTTPException(401, "this account is disabled", headers={"WWW-Authenticate": "Bearer"})
-        return Staff(user.id, user.username, user.role)
 
 
 def require(*roles: str) -> Callable[..., Staff]:
