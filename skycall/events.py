@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -30,6 +30,16 @@ class CallStarted(_Event):
     type: Literal["call.started"] = "call.started"
     channel: str
     recording_dir: str | None = None
+    caller_number: str | None = None  # from the telephony channel (SIP From, Twilio); never logged
+
+
+class TranscriptPartial(_Event):
+    """Words heard so far while someone speaks (the console's live transcript)."""
+
+    type: Literal["call.partial"] = "call.partial"
+    role: Literal["caller", "agent"]
+    text: str
+    language: str | None = None
 
 
 class CallerUtterance(_Event):
@@ -47,6 +57,23 @@ class BotUtterance(_Event):
     language: str
     citations: list[dict[str, str | float]] = []
     latency_ms: dict[str, float] = {}
+
+
+class AgentUtterance(_Event):
+    """What the human agent said after the handoff (transcribed like the caller's speech)."""
+
+    type: Literal["call.agent_utterance"] = "call.agent_utterance"
+    seq: int
+    agent_id: str
+    text: str
+    language: str
+
+
+class HandoffPacketReady(_Event):
+    """The handoff packet (``console.handoff_packet``) for a call is built and stored."""
+
+    type: Literal["call.handoff_packet"] = "call.handoff_packet"
+    packet: dict[str, Any]
 
 
 class CallEnded(_Event):
@@ -123,7 +150,10 @@ class AgentStateChanged(BaseModel):
 
 Event = Annotated[
     CallStarted
+    | TranscriptPartial
     | CallerUtterance
+    | AgentUtterance
+    | HandoffPacketReady
     | BotUtterance
     | CallEnded
     | HandoffRequested
