@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -49,6 +50,8 @@ UNAVAILABLE = {
     "en": "I'm sorry, I can't look that up right now. Would you like me to put you through to a colleague?",
     "zh": "抱歉，我现在查不到这个信息。需要帮您转接人工客服吗？",
 }
+# replies spoken word for word (their audio is synthesised before any call: voicebot/warmup.py)
+FIXED_REPLIES = [(lang, table[lang]) for table in (DONT_KNOW, UNAVAILABLE, REFUSAL) for lang in ("en", "zh")]
 _MODEL_DONT_KNOW = (
     "don't have that information",
     "do not have that information",
@@ -130,13 +133,13 @@ class Reply:
             yield sentence
 
 
-def _spoken_sentences(text: str) -> list[str]:
+def spoken_sentences(text: str) -> list[str]:
     done, rest = split_sentences(text)
     return [*done, rest.strip()] if rest.strip() else done
 
 
 async def _fixed(text: str) -> AsyncIterator[str]:
-    for s in _spoken_sentences(text):
+    for s in spoken_sentences(text):
         yield s
 
 
@@ -148,6 +151,10 @@ def _as_data(passages: list[Passage]) -> tuple[list[Passage], int]:
         dropped += n
         out.append(replace(p, text=text) if n else p)
     return out, dropped
+
+
+def _no_mark(_stage: str) -> None:
+    pass
 
 
 def _p_yes(logprobs: dict[str, float], language: str) -> float | None:
@@ -171,6 +178,10 @@ class AnswerEngine:
         self._selector = selector
         self._faq = faq
         self._confidence = confidence
+        # LLM checks of FAQ entries, by (entry, version, language, question): shared, see _faq_p_yes
+        self._faq_checks: OrderedDict[
+            tuple[str, int, str, str], tuple[asyncio.AbstractEventLoop, asyncio.Future[float | None]]
+        ] = OrderedDict()
         self.gazetteer = gazetteer
         self.config = config or AnswerConfig()
 
@@ -216,26 +227,13 @@ class AnswerEngine:
             reply.signals["path_abstain"] = 1.0
             return self._fixed_reply(reply, REFUSAL[language], state)
 
-        match = await asyncio.to_thread(self._faq.match, query, language)
-        mark("faq_done")
-        if passages is None or query != question:
-            passages = await asyncio.to_thread(self._answerer.retrieve, query, language)
-        mark("retrieval_done")
+        passages, match = await self._faq_path(query, question, language, passages, reply, mark)
         if match is not None:
-            reply.signals["faq_score"], reply.signals["faq_margin"] = match.score, match.margin
-            # the entry must also be the best passage of the hybrid retrieval (its answer text and
-            # keywords agree), unless the question is practically one of its curated questions
-            top = passages[0] if passages else None
-            agrees = top is not None and top.kind == "faq" and top.doc_key == match.doc_key
-            reply.signals["faq_top1"] = float(agrees)
-            if (agrees or match.score >= self.config.faq_direct) and await self._faq_accepts(
-                match, query, language, reply
-            ):
-                mark("faq_verified")
-                reply.path, reply.reason = "faq", f"faq {match.doc_key} ({match.score:.3f})"
-                reply.signals["path_faq"] = 1.0
-                reply.citations = [Citation(match.doc_key, match.title, "faq", match.version, "", match.score)]
-                return self._fixed_reply(reply, match.speech, state)
+            mark("faq_verified")
+            reply.path, reply.reason = "faq", f"faq {match.doc_key} ({match.score:.3f})"
+            reply.signals["path_faq"] = 1.0
+            reply.citations = [Citation(match.doc_key, match.title, "faq", match.version, "", match.score)]
+            return self._fixed_reply(reply, match.speech, state)
 
         reply.citations = [
             Citation(p.doc_key, p.title, p.kind, p.version, p.section, round(p.score, 4)) for p in passages
@@ -324,6 +322,53 @@ class AnswerEngine:
             return selection.passages, selection.top
         return (focus(passages, query, language) if self.config.focus else passages), None
 
+    async def _faq_path(
+        self,
+        query: str,
+        question: str,
+        language: str,
+        passages: list[Passage] | None,
+        reply: Reply,
+        mark: Callable[[str], None],
+    ) -> tuple[list[Passage], FaqMatch | None]:
+        """The passages for ``query`` and the FAQ entry that answers it, if one does."""
+        match = await asyncio.to_thread(self._faq.match, query, language)
+        mark("faq_done")
+        if passages is None or query != question:
+            passages = await asyncio.to_thread(self._answerer.retrieve, query, language)
+        mark("retrieval_done")
+        if match is None:
+            return passages, None
+        reply.signals["faq_score"], reply.signals["faq_margin"] = match.score, match.margin
+        # the entry must also be the best passage of the hybrid retrieval (its answer text and
+        # keywords agree), unless the question is practically one of its curated questions
+        top = passages[0] if passages else None
+        agrees = top is not None and top.kind == "faq" and top.doc_key == match.doc_key
+        reply.signals["faq_top1"] = float(agrees)
+        if (agrees or match.score >= self.config.faq_direct) and await self._faq_accepts(match, query, language, reply):
+            return passages, match
+        return passages, None
+
+    async def warm_faq(
+        self, question: str, language: str, *, state: DialogueState, passages: list[Passage] | None = None
+    ) -> str | None:
+        """What ``respond`` would speak for ``question`` if it takes the FAQ path, else None —
+        without touching the call's state. Called on the speculative final while the caller is
+        still silent (before the turn has ended): the LLM check it needs is then already running or
+        done when ``respond`` asks for it (checks are shared, see ``_faq_p_yes``)."""
+        if screen(question).refused:
+            return None
+        query = standalone(question, state, self.gazetteer)
+        _, match = await self._faq_path(
+            query,
+            question,
+            language,
+            passages,
+            Reply(path="faq", question=question, standalone=query, language=language),
+            _no_mark,
+        )
+        return match.speech if match is not None else None
+
     async def _faq_accepts(self, match: FaqMatch, question: str, language: str, reply: Reply) -> bool:
         cfg = self.config
         if match.score < cfg.faq_threshold or match.margin < cfg.faq_margin:
@@ -331,17 +376,34 @@ class AnswerEngine:
         if match.score >= cfg.faq_direct:
             reply.signals["faq_verified"] = 1.0
             return True
+        p_yes = await self._faq_p_yes(match, question, language)
+        reply.signals["faq_verified"] = p_yes if p_yes is not None else 0.0
+        return p_yes is not None and p_yes >= cfg.faq_verify
+
+    async def _faq_p_yes(self, match: FaqMatch, question: str, language: str) -> float | None:
+        """The LLM's P(the curated answer answers ``question``), asked once per entry version and
+        question: a check started on the speculative final is awaited, not repeated, at turn end."""
+        loop = asyncio.get_running_loop()
+        key = (match.doc_key, match.version, language, question)
+        held = self._faq_checks.get(key)
+        if held is None or held[0] is not loop or (held[1].done() and held[1].result() is None):
+            held = (loop, asyncio.ensure_future(self._ask_faq(match, question, language)))
+            self._faq_checks[key] = held
+            while len(self._faq_checks) > 256:
+                self._faq_checks.popitem(last=False)
+        self._faq_checks.move_to_end(key)
+        return await asyncio.shield(held[1])  # a cancelled turn does not cancel a shared check
+
+    async def _ask_faq(self, match: FaqMatch, question: str, language: str) -> float | None:
         prompt = VERIFY[language].format(title=match.title, answer=match.answer, question=question)
         messages: list[Message] = [
             {"role": "system", "content": VERIFY_SYSTEM[language]},
             {"role": "user", "content": prompt},
         ]
         try:
-            p_yes = _p_yes(await self._answerer.llm.first_token_logprobs(messages), language)
+            return _p_yes(await self._answerer.llm.first_token_logprobs(messages), language)
         except LLMUnavailable:
-            p_yes = None
-        reply.signals["faq_verified"] = p_yes if p_yes is not None else 0.0
-        return p_yes is not None and p_yes >= cfg.faq_verify
+            return None
 
     @staticmethod
     def _retrieval_signals(reply: Reply, passages: list[Passage]) -> None:
@@ -416,7 +478,7 @@ class AnswerEngine:
             reply.path = "abstain"
             reply.signals["path_llm"], reply.signals["path_abstain"] = 0.0, 1.0
             text = UNAVAILABLE[lang] if failed else DONT_KNOW[lang]
-            for s in _spoken_sentences(text):
+            for s in spoken_sentences(text):
                 yield s
             said = [text]
         elif stopped:

@@ -46,6 +46,15 @@ class EngineAnswerPath:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._prefill_loop())
 
+    async def speculate(self, text: str, language: str) -> str | None:
+        """The caller paused and ``text`` may be the whole question: start deciding the FAQ path
+        now (match, and the LLM check when one is needed), while the turn detector still waits to
+        be sure the turn has ended. Returns what the FAQ path would say, so its audio can be made
+        ready too; ``answer`` then finds the check done or running (the engine shares it)."""
+        target = self._prefill.target
+        passages = target[2] if target is not None and target[:2] == (text, language) else None
+        return await self._engine.warm_faq(text, language, state=self.dialogue, passages=passages)
+
     async def _prefill_loop(self) -> None:
         while self._want is not None:
             text, language, passages = self._want

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from asr_tts.asr import Recognizer
 from asr_tts.audio import Float32Array, float_to_pcm16, resample
@@ -16,6 +23,11 @@ from skycall.events import EventBus
 from voicebot.answering import Answerer
 from voicebot.handoff import HandoffPolicy
 from voicebot.metrics import VoiceMetrics
+
+if TYPE_CHECKING:
+    from routing.engine import RoutingEngine
+
+log = logging.getLogger(__name__)
 
 GREETING = {
     "zh": "您好，云海机场。",
@@ -56,15 +68,34 @@ class SessionConfig:
 
 class SpeechCache:
     """Synthesised audio of fixed replies (curated FAQ answers, "I don't know"), by language and
-    text, most recently used kept. A hotline hears the same few FAQ answers all day: from the second
-    time on, the answer's audio is ready when the path is decided (Kokoro needs up to ≈ 4 s for a
-    Mandarin sentence on 2 cores)."""
+    text, most recently used kept in memory. A hotline hears the same few FAQ answers all day: the
+    server synthesises them at start-up (``voicebot.warmup``) so even the first caller to ask hears
+    the answer without waiting for synthesis (Kokoro needs up to ≈ 4 s for a Mandarin sentence on 2
+    cores). With a ``folder`` the audio is also kept on disk, per voice (``tags``: language → an id
+    of the voice model), so a restart does not synthesise it again."""
 
-    def __init__(self, max_items: int = 256) -> None:
+    def __init__(
+        self, max_items: int = 512, *, folder: Path | None = None, tags: Mapping[str, str] | None = None
+    ) -> None:
         self._items: OrderedDict[tuple[str, str], Float32Array] = OrderedDict()
         self._max = max_items
         self._lock = threading.Lock()
+        self._folder = folder
+        self._tags = dict(tags or {})
         self.hits = 0
+
+    def _file(self, language: str, text: str) -> Path | None:
+        if self._folder is None:
+            return None
+        key = hashlib.sha256(f"{self._tags.get(language, '')}\n{language}\n{text}".encode()).hexdigest()[:32]
+        return self._folder / language / f"{key}.npy"
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        with self._lock:
+            if key in self._items:
+                return True
+        path = self._file(*key)
+        return path is not None and path.is_file()
 
     def get(self, language: str, text: str) -> Float32Array | None:
         with self._lock:
@@ -72,9 +103,30 @@ class SpeechCache:
             if audio is not None:
                 self._items.move_to_end((language, text))
                 self.hits += 1
-            return audio
+                return audio
+        path = self._file(language, text)
+        if path is None or not path.is_file():
+            return None
+        try:
+            loaded: Float32Array = np.load(path, allow_pickle=False).astype(np.float32, copy=False)
+        except (OSError, ValueError):
+            log.warning("unreadable cached speech file; it will be synthesised again", extra={"file": path.name})
+            return None
+        self._remember(language, text, loaded)
+        with self._lock:
+            self.hits += 1
+        return loaded
 
     def put(self, language: str, text: str, audio: Float32Array) -> None:
+        self._remember(language, text, audio)
+        path = self._file(language, text)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, np.asarray(audio, dtype=np.float32), allow_pickle=False)
+            os.replace(tmp, path)  # a reader never sees half a file
+
+    def _remember(self, language: str, text: str, audio: Float32Array) -> None:
         with self._lock:
             self._items[(language, text)] = audio
             self._items.move_to_end((language, text))
@@ -134,3 +186,4 @@ class VoiceServices:
     speech_cache: SpeechCache = field(default_factory=SpeechCache)  # audio of fixed replies
     handoff: HandoffPolicy | None = None  # when to hand a call to a person; None = DTMF 0 only
     engine: AnswerEngine | None = None  # the answer engine (FAQ, grounded LLM, abstention); None = LLM path only
+    acd: RoutingEngine | None = None  # the ACD a handed-off call is queued in; None = no agents (the bot says so)

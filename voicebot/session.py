@@ -52,6 +52,7 @@ from voicebot.states import (
 )
 from voicebot.transports.base import Dtmf, Hangup, Transport
 from voicebot.turn import AnswerTurn, is_noise
+from voicebot.warmup import ready_speech
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +265,11 @@ class CallSession:
             tr = await task
             if self.state is CallState.LISTENING and not is_noise(tr) and not is_backchannel(tr.text):
                 await self._path.prepare(tr.text, tr.language)
+                speculate = getattr(self._path, "speculate", None)
+                if speculate is not None and self.state is CallState.LISTENING:
+                    speech = await speculate(tr.text, tr.language)
+                    if speech:
+                        await ready_speech(self._s, tr.language, speech)
 
     async def _short_utterance_while_busy(self, turn: TurnEnd, utt: UtteranceRecognizer, speech_end: float) -> None:
         """Speech shorter than the confirm threshold ended while the bot was busy: words or not?"""
