@@ -33,12 +33,33 @@ def test_first_piece_may_end_at_a_comma_later_ones_only_at_sentence_ends() -> No
     assert SentenceChunker().push("It costs 1,000 yuan") == []  # no cut inside a number
 
 
-@pytest.mark.parametrize("text", ["Uh-huh.", "mm-hmm", "OK.", "嗯。", "嗯嗯", "好的", "对对对", " "])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Uh-huh.",
+        "mm-hmm",
+        "OK.",
+        "嗯。",
+        "嗯嗯",
+        "好的",
+        "对对对",
+        " ",
+        "Uh, huh.",
+        "Oh, okay.",
+        "Oh.",
+        "嗯嗯，好的",
+        "明白了",
+        "啊",
+    ],
+)
 def test_backchannels(text: str) -> None:
     assert is_backchannel(text)
 
 
-@pytest.mark.parametrize("text", ["Where is gate 5?", "好的，那行李呢？", "OK, and the parking?", "不对"])
+@pytest.mark.parametrize(
+    "text",
+    ["Where is gate 5?", "好的，那行李呢？", "OK, and the parking?", "不对", "Oh, okay, and the bus?", "好的谢谢再见"],
+)
 def test_not_backchannels(text: str) -> None:
     assert not is_backchannel(text)
 

@@ -98,10 +98,22 @@ _GOODBYES = re.compile(
 _NON_WORD = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
+_BACKCHANNEL_WORDS = _BACKCHANNELS | {"huh", "aha", "ahh", "ohh", "mmm", "uhm", "er", "erm", "oh-huh"}
+# Mandarin acknowledgement syllables; "嗯嗯好的", "对对对", "是啊" are made only of these
+_ZH_ACK = set("嗯哦噢喔啊对好的是行明白了呃唔哈")
+
+
 def is_backchannel(text: str) -> bool:
-    """Only an acknowledgement ("uh-huh", "嗯", "okay"), nothing that needs an answer."""
+    """Only an acknowledgement ("uh-huh", "嗯", "okay"), nothing that needs an answer. Whisper
+    writes the same sound in many ways ("Uh-huh.", "Uh, huh.", "Oh, okay.", "嗯嗯，好的"): every
+    word (English) or every syllable (Mandarin, at most six) must be an acknowledgement."""
     key = _NON_WORD.sub("", text.lower())
-    return key == "" or key in _BACKCHANNELS
+    if key == "" or key in _BACKCHANNELS:
+        return True
+    words = [w for w in _NON_WORD.split(text.lower()) if w]
+    if len(words) <= 4 and all(w in _BACKCHANNEL_WORDS for w in words):
+        return True
+    return len(key) <= 6 and all(ch in _ZH_ACK for ch in key)
 
 
 def is_goodbye(text: str) -> bool:
