@@ -34,7 +34,8 @@ REPO = Path(__file__).resolve().parent.parent
 SAME = {
     "en": 'FAQ question: "{title}"\nCaller\'s question: "{question}"\n\n'
     "Would the answer to the FAQ question also answer exactly what the caller asked? Reply with only yes or no.",
-    "zh": "常见问题：“{title}”\n旅客的问题：“{question}”\n\n这个常见问题的答案能否完整回答旅客问的内容？只回答“是”或“否”。",
+    "zh": "常见问题：“{title}”\n旅客的问题：“{question}”\n\n"
+    "这个常见问题的答案能否完整回答旅客问的内容？只回答“是”或“否”。",
 }
 
 
@@ -93,7 +94,8 @@ async def main() -> None:
         if server is not None:
             await server.stop()
     if args.json:
-        Path(args.json).write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+        lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n"
+        await asyncio.to_thread(Path(args.json).write_text, lines, encoding="utf-8")
     report(rows, cfg)
 
 
@@ -104,15 +106,17 @@ def report(rows: list[dict[str, Any]], cfg: AnswerConfig) -> None:
     print(f"\nitems {len(rows)} (paraphrases {len(paraphrases)}, near misses {len(misses)}); gated {len(gated)}")
     for name in ("answer", "question"):
         for threshold in (0.5, cfg.faq_verify, 0.8):
-            right = sum(1 for r in gated if r[f"{name}_p"] is not None and r[f"{name}_p"] >= threshold and r["match"] == r["gold"])
-            wrong = sum(1 for r in gated if r[f"{name}_p"] is not None and r[f"{name}_p"] >= threshold and r["match"] != r["gold"])
+            taken = [r for r in gated if (r[f"{name}_p"] or 0.0) >= threshold]
+            right = sum(1 for r in taken if r["match"] == r["gold"])
+            near = sum(1 for r in taken if not r["gold"])
             print(
-                f"{name:>8} p≥{threshold:.2f}: accepted right {right}/{len(paraphrases)}, wrong {wrong} "
-                f"(near misses {sum(1 for r in gated if not r['gold'] and (r[f'{name}_p'] or 0) >= threshold)}/{len(misses)})"
+                f"{name:>8} p≥{threshold:.2f}: accepted right {right}/{len(paraphrases)}, "
+                f"wrong {len(taken) - right} (near misses {near}/{len(misses)})"
             )
         ms = sorted(r[f"{name}_ms"] for r in gated)
         if ms:
-            print(f"{name:>8} check latency p50 {statistics.median(ms):.0f} ms, p95 {ms[int(0.95 * (len(ms) - 1))]:.0f} ms")
+            p95 = ms[int(0.95 * (len(ms) - 1))]
+            print(f"{name:>8} check latency p50 {statistics.median(ms):.0f} ms, p95 {p95:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -142,8 +142,15 @@ def start_server(settings: Settings, root: Path) -> tuple[subprocess.Popen[bytes
         if proc.poll() is not None:
             raise SystemExit(f"server exited; see {root / 'server.log'}")
         try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+            health = httpx.get(f"{base}/health", timeout=2)
+            warm = (health.json().get("speech_warmup") or {}) if health.status_code == 200 else {}
+            if health.status_code == 200 and (not warm or warm.get("finished")):
+                if warm:
+                    print(f"fixed replies pre-synthesised: {warm['total']} sentences in {warm['seconds']} s")
                 return proc, base
+            if warm:
+                print(f"waiting for the speech warm-up: {warm.get('done')}/{warm.get('total')}", flush=True)
+                time.sleep(4)
         except httpx.HTTPError:
             pass
         time.sleep(1)

@@ -32,6 +32,7 @@ class Health(BaseModel):
     status: str
     calls_active: int
     llm: str
+    speech_warmup: dict[str, float | int | bool] | None = None  # fixed replies synthesised ahead (voicebot/warmup.py)
 
 
 class CallTokenOut(BaseModel):
@@ -50,7 +51,13 @@ StateDep = Annotated[Any, Depends(_state)]
 
 @router.get("/health", response_model=Health, tags=["ops"])
 async def health(state: StateDep) -> Health:
-    return Health(status="ok", calls_active=len(state.active_calls), llm=state.llm_description)
+    runtime = getattr(state, "runtime", None)
+    return Health(
+        status="ok",
+        calls_active=len(state.active_calls),
+        llm=state.llm_description,
+        speech_warmup=runtime.speech_warmup.as_dict() if runtime is not None else None,
+    )
 
 
 @router.get("/metrics", response_class=PlainTextResponse, tags=["ops"])

@@ -90,6 +90,13 @@ class TicketTemplate(_Strict):
         return next((f for f in self.fields if f.key == key), None)
 
 
+class Department(Names):
+    """A department tickets are assigned to and staff belong to; ``parent`` places it in the tree
+    (e.g. Terminal Operations → Lost and Found Office). Top-level departments have none."""
+
+    parent: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+
+
 class CalendarSpec(_Strict):
     timezone: str = "Asia/Shanghai"
     holidays: tuple[date, ...] = ()
@@ -98,8 +105,22 @@ class CalendarSpec(_Strict):
 
 class TicketCatalog(_Strict):
     calendar: CalendarSpec = CalendarSpec()
-    departments: dict[str, Names] = Field(min_length=1)
+    departments: dict[str, Department] = Field(min_length=1)
     types: dict[str, TicketTemplate] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _departments_form_a_tree(self) -> TicketCatalog:
+        for code, dept in self.departments.items():
+            seen = [code]
+            parent = dept.parent
+            while parent is not None:
+                if parent not in self.departments:
+                    raise ValueError(f"department {code!r}: parent {parent!r} is not a department of this file")
+                if parent in seen:
+                    raise ValueError(f"departments {' → '.join([*seen, parent])} form a loop; one must have no parent")
+                seen.append(parent)
+                parent = self.departments[parent].parent
+        return self
 
     @model_validator(mode="after")
     def _calendar_is_valid(self) -> TicketCatalog:

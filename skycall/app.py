@@ -13,16 +13,27 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from console.agent_audio import router as agent_audio_router
 from console.api import router
+from console.audit import AuditMiddleware
 from console.auth import AccessTokens
 from console.auth_api import router as auth_router
+from console.calls_api import router as calls_router
+from console.desk import DeskHub
+from console.desk_api import router as desk_router
 from console.kb_api import router as kb_router
+from console.origin import OriginGuard
+from console.pages import router as pages_router
+from console.reports_api import router as reports_router
 from console.security import CallTokens, RateLimit
 from console.ticket_templates import load_catalog
 from console.tickets_api import router as tickets_router
+from console.users_api import router as users_router
+from console.wallboard_api import router as wallboard_router
 from skycall import __version__
 from skycall.runtime import build_runtime
 from skycall.settings import Settings
+from skycall.storage.base import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +52,9 @@ def create_app(settings: Settings, *, models_verified: bool = False) -> FastAPI:
         app.state.sessions = runtime.sessions
         app.state.kb = runtime.kb
         app.state.retriever = runtime.retriever
+        app.state.handoff_packets = runtime.handoff_packets  # console/handoff_packet.py
+        app.state.routing = runtime.routing  # skycall/routing_service.py: the ACD and its ticker
+        app.state.desk = DeskHub.attach(app.state, runtime.bus)  # console/desk.py: live desk sockets
         log.info("skycall ready on http://%s:%d", settings.host, settings.port)
         try:
             yield
@@ -65,14 +79,27 @@ def create_app(settings: Settings, *, models_verified: bool = False) -> FastAPI:
     app.state.llm_description = "starting"
     app.state.access_tokens = AccessTokens(settings.signing_key(), settings.access_token_ttl_s)
     app.state.login_limit = RateLimit(settings.login_rate)
+    app.state.clock = utcnow  # console/auth.py and the audit log read the time here (tests move it)
     app.state.sessions = None
     app.state.kb = None
     app.state.retriever = None
+    app.state.routing = None
+    app.state.handoff_packets = None
+    app.state.desk = None
     app.state.ticket_catalog = load_catalog(settings.ticket_templates_path)  # a bad file stops the start
     app.include_router(router)
     app.include_router(auth_router)
     app.include_router(kb_router)
     app.include_router(tickets_router)
+    app.include_router(desk_router)
+    app.include_router(agent_audio_router)
+    app.include_router(wallboard_router)
+    app.include_router(users_router)
+    app.include_router(calls_router)
+    app.include_router(reports_router)
+    app.include_router(pages_router)
+    app.add_middleware(OriginGuard)  # 403 bad_origin for cross-origin writes (console/origin.py)
+    app.add_middleware(AuditMiddleware)  # outermost: also records writes the origin guard refuses
     app.mount("/static", StaticFiles(directory=str(files("console") / "static")), name="static")
 
     @app.exception_handler(StarletteHTTPException)

@@ -168,7 +168,7 @@ def users_add(
     """Create a staff account. The password is asked for (or read from SKYCALL_NEW_USER_PASSWORD)."""
     import os
 
-    from console.auth import AuthError, create_user
+    from console.auth import AuthError, SecurityRules, create_user
 
     password = os.environ.get("SKYCALL_NEW_USER_PASSWORD") or typer.prompt(
         "password", hide_input=True, confirmation_prompt=True
@@ -181,6 +181,7 @@ def users_add(
             role=role,
             display_name=display_name,
             department=department,
+            rules=SecurityRules.from_settings(_settings()),
         )
     except AuthError as exc:
         console.print(f"[red]{exc}[/red]")

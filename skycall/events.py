@@ -92,6 +92,7 @@ class HandoffRequested(_Event):
     queue: str | None = None  # the ACD queue the policy chose
     priority: int = 0
     explanation: str = ""  # why, in the call's language
+    confidence: float | None = None  # the calibrated confidence of the bot's last reply, if any
 
 
 class CallAssigned(_Event):

@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from asr_tts.asr import WhisperRecognizer
 from asr_tts.tts import KokoroSynthesizer, PiperSynthesizer, VoiceBank
+from console.handoff_packet import PacketBuilder, PacketStore
+from console.ticket_draft import TicketDrafter
+from console.ticket_templates import load_catalog
 from knowledge_ingest.ingest import ingest_folder
 from knowledge_ingest.service import KnowledgeBase
 from rag.answer import GroundedAnswerer
@@ -34,11 +37,14 @@ from rag.vectorstore import VectorStore
 from skycall.events import EventBus
 from skycall.llm_server import LlamaServer
 from skycall.provisioning.store import models_to_verify, resolve_paths, verify
+from skycall.routing_service import RoutingService
+from skycall.routing_setup import start_routing
 from skycall.settings import Settings
 from skycall.storage import create_engine_for, migrate, session_factory
 from voicebot.calllog import CallLogWriter
 from voicebot.handoff import HandoffConfig, HandoffPolicy
-from voicebot.services import Prompts, SessionConfig, VoiceServices
+from voicebot.services import Prompts, SessionConfig, SpeechCache, VoiceServices
+from voicebot.warmup import WarmupProgress, warm_speech
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +59,17 @@ class Runtime:
     llm_description: str
     kb: KnowledgeBase
     retriever: Retriever
+    routing: RoutingService | None = None  # the ACD (_start_routing)
+    handoff_packets: PacketStore | None = None  # console/handoff_packet.py: what the agent sees on an offer
+    packet_builder: PacketBuilder | None = None
+    speech_warmup: WarmupProgress = field(default_factory=WarmupProgress)  # fixed replies' audio (GET /health)
     _closers: list[Callable[[], Any]] = field(default_factory=list)
 
     async def aclose(self) -> None:
+        if self.routing is not None:
+            await self.routing.stop()  # no routing step publishes into a closing bus
+        if self.packet_builder is not None:
+            await self.packet_builder.aclose()  # stage 1 of every packet is already stored
         await self.bus.close()
         for closer in reversed(self._closers):
             result = closer()
@@ -176,7 +190,8 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
         raise
 
     bus = EventBus()
-    bus.subscribe(CallLogWriter(sessions), name="call-log")
+    number_key = settings.signing_key().encode()  # the caller-number hash secret (routing uses the same)
+    bus.subscribe(CallLogWriter(sessions, number_key=number_key), name="call-log")
     retriever = Retriever(embedder, store, synonyms=kb.synonyms)
     answerer = GroundedAnswerer(retriever, llm, top_k=settings.retrieval_top_k, max_tokens=settings.llm_max_tokens)
     answer_engine = AnswerEngine(
@@ -210,9 +225,51 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
         prompts=prompts,
         config=config,
         engine=answer_engine,
+        speech_cache=SpeechCache(
+            folder=settings.data_dir / "speech_cache",
+            tags={"en": paths.piper_model.name, "zh": f"{paths.kokoro_model.name}:{settings.kokoro_voice}"},
+        ),
         # an "I don't know" offers a colleague first; a "yes" or the next failure hands off
         handoff=HandoffPolicy(config=HandoffConfig(abstain_hands_off=False)),
     )
     runtime = Runtime(settings, engine, sessions, bus, voice, desc, kb, retriever)
     runtime._closers.extend(closers)
+    runtime.handoff_packets = PacketStore(sessions)
+    runtime.packet_builder = PacketBuilder(
+        store=runtime.handoff_packets,
+        publish=bus.publish,
+        drafter=TicketDrafter(catalog=load_catalog(settings.ticket_templates_path), llm=llm),
+        llm=llm,
+        retriever=retriever,
+        number_key=number_key,
+    )
+    bus.subscribe(runtime.packet_builder.handle, name="handoff-packets")
+    _start_speech_warmup(runtime)
+    await _start_routing(runtime)
     return runtime
+
+
+def _start_speech_warmup(runtime: Runtime) -> None:
+    """Synthesise every published FAQ answer (and the fixed "I don't know" replies) in the
+    background, so the FAQ path speaks without waiting for synthesis (``voicebot/warmup.py``)."""
+    faq = [
+        (d.lang, d.spoken or d.body)
+        for d in runtime.kb.documents()
+        if d.kind == "faq" and d.status == "published" and d.enabled
+    ]
+    voice = runtime.voice
+    task = asyncio.create_task(
+        warm_speech(faq, voice.voices, voice.speech_cache, runtime.speech_warmup), name="speech-warmup"
+    )
+    runtime._closers.append(task.cancel)
+
+
+async def _start_routing(runtime: Runtime) -> None:
+    """The ACD (``skycall/routing_setup.py``): one engine publishing on the bus, the default queues,
+    a routing agent per agent/supervisor account, the ticker. Voice sessions enqueue handoffs
+    through ``VoiceServices.acd``."""
+    with _Stage("call routing"):
+        runtime.routing = await start_routing(
+            runtime.settings, engine=runtime.engine, sessions=runtime.sessions, bus=runtime.bus
+        )
+    runtime.voice.acd = runtime.routing.engine

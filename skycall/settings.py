@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 
@@ -203,6 +203,68 @@ class Settings(BaseSettings):
     max_reprompts: int = Field(2, ge=0, description="Re-prompts for silence before the bot says goodbye and hangs up.")
     max_call_s: float = Field(
         900.0, gt=0, description="Longest a call may last, in seconds; then the bot says goodbye and hangs up."
+    )
+
+    # --- staff accounts and security (console/auth.py) ---------------------------------------
+    password_min_length: int = Field(
+        10, ge=8, le=128, description="Fewest characters a staff password may have (set or changed via the API or CLI)."
+    )
+    password_max_age_days: int = Field(
+        90,
+        ge=0,
+        description="Days a staff password stays valid; then sign-in answers 403 `password_expired` until the user "
+        "chooses a new one with `POST /api/auth/password`. 0 = passwords never expire.",
+    )
+    password_history: int = Field(
+        5, ge=0, le=50, description="A new password may not be any of the user's this many most recent passwords."
+    )
+    lockout_attempts: int = Field(
+        5,
+        ge=1,
+        description="Failed sign-ins of one account within `SKYCALL_LOCKOUT_WINDOW_S` that lock it (423 "
+        "`account_locked`, even with the right password) for `SKYCALL_LOCKOUT_S`. Counted in the database, so "
+        "it holds across restarts and worker processes; an admin can unlock.",
+    )
+    lockout_window_s: int = Field(
+        900, ge=1, description="Seconds over which failed sign-ins are counted for the lockout."
+    )
+    lockout_s: int = Field(900, ge=1, description="Seconds an account stays locked after too many failed sign-ins.")
+    idle_timeout_s: int = Field(
+        900,
+        ge=1,
+        description="A staff session without any request for this many seconds is signed out (the access token "
+        "stops working even before it expires).",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Other web origins (comma-separated, e.g. `https://www.yunhai-airport.example`) allowed to send "
+        "state-changing requests (POST/PUT/PATCH/DELETE) and to open staff WebSockets. Requests whose `Origin` "
+        "is neither the server's own nor listed here are refused with 403 `bad_origin`.",
+    )
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins_from_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    # --- call routing at runtime, the agent desk and the wallboard (skycall/routing_setup.py) -------
+    routing_queues_path: Path | None = Field(
+        None,
+        description="YAML file with the ACD queues created at start when missing, the routing time zone and the "
+        "default skills and languages of new agents (see routing/defaults.yaml, the sample airport's queues, "
+        "used when unset). Queues already in the database are left as they are. A bad file stops the start.",
+    )
+    routing_tick_s: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="Seconds between two steps of the call router: ringing offers and wrap-ups that timed out "
+        "are expired, overflow offers made and free agents reserved for waiting calls.",
+    )
+    wallboard_push_s: float = Field(
+        2.0, ge=0.5, le=60, description="Seconds between two wallboard snapshots pushed on `WS /ws/wallboard`."
     )
 
     @model_validator(mode="after")

@@ -128,10 +128,13 @@ async def test_dtmf_zero_requests_an_agent(call: tuple[CallSession, FakeTranspor
     await transport.wait_for(lambda e: e.get("type") == "speech.ended" and e["kind"] == "handoff")
     await asyncio.sleep(0.1)
     assert any(e.type == "call.handoff_requested" for e in events)
-    # the caller's speech no longer starts turns while waiting for the agent
+    # the caller's speech no longer starts turns after the handoff; with no ACD in this set-up the
+    # caller is told no one can take the call and the call ends (tests/test_session_agent_bridge.py)
     await transport.play(speech())
     await transport.silence(1.0)
     assert transport.kinds("caller") == []
+    _, ended = await transport.wait_for(lambda e: e.get("type") == "call.ended", 15)
+    assert ended["reason"] == "no_agents"
 
 
 async def test_silence_reprompts_then_says_goodbye_and_hangs_up() -> None:

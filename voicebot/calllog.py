@@ -6,13 +6,27 @@ import asyncio
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from skycall.events import BotUtterance, CallEnded, CallerUtterance, CallStarted, Event
+from routing.callers import number_hash
+from routing.queries import RoutingError
+from skycall.events import AgentUtterance, BotUtterance, CallEnded, CallerUtterance, CallStarted, Event
 from voicebot.tables import CallRecord, TurnRecord
 
 
 class CallLogWriter:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    """``number_key``: the secret of the caller-number hash (the same as routing's), so a caller's
+    earlier calls are found by number without the number being stored."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, number_key: bytes = b"") -> None:
         self._sessions = sessions
+        self._number_key = number_key
+
+    def _hash(self, number: str | None) -> str | None:
+        if not number:
+            return None
+        try:
+            return number_hash(number, key=self._number_key)
+        except RoutingError:
+            return None
 
     async def __call__(self, event: Event) -> None:
         await asyncio.to_thread(self._write, event)
@@ -22,7 +36,11 @@ class CallLogWriter:
             if isinstance(event, CallStarted):
                 db.add(
                     CallRecord(
-                        id=event.call_id, channel=event.channel, started_at=event.at, recording_dir=event.recording_dir
+                        id=event.call_id,
+                        channel=event.channel,
+                        started_at=event.at,
+                        recording_dir=event.recording_dir,
+                        caller_hash=self._hash(event.caller_number),
                     )
                 )
             elif isinstance(event, CallerUtterance | BotUtterance):
@@ -37,6 +55,12 @@ class CallLogWriter:
                         confidence=None if isinstance(event, BotUtterance) else event.confidence,
                         citations=event.citations if isinstance(event, BotUtterance) else [],
                         latency_ms=event.latency_ms if isinstance(event, BotUtterance) else {},
+                    )
+                )
+            elif isinstance(event, AgentUtterance):
+                db.add(
+                    TurnRecord(
+                        call_id=event.call_id, seq=event.seq, role="agent", language=event.language, text=event.text
                     )
                 )
             elif isinstance(event, CallEnded):

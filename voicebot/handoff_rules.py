@@ -139,6 +139,7 @@ class _Announcements(_Strict):
     transfer: _Bi
     urgent: _Bi
     next: _Bi
+    hold: _Bi  # repeated while the caller waits (voicebot/agent_bridge.py)
     position: _Bi
     wait_short: _Bi
     wait_one: _Bi

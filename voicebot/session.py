@@ -32,6 +32,7 @@ from asr_tts.vad import (
 )
 from rag.engine import Reply
 from skycall.events import BotUtterance, CallEnded, CallerUtterance, CallStarted, HandoffRequested
+from voicebot.agent_bridge import AgentBridge, AgentLink
 from voicebot.answering import AnswerPath, RagAnswerPath
 from voicebot.engine_path import EngineAnswerPath
 from voicebot.handoff import Action, CallerTurn, HandoffDecision
@@ -106,6 +107,15 @@ class CallSession:
         self._ending = False
         self._end_reason: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._bridge = AgentBridge(
+            services,
+            self._player,
+            call_id=self.id,
+            rate=transport.sample_rate,
+            next_seq=self._next_seq,
+            send_event=transport.send_event,
+            end_call=self._end_quietly,  # its own message said goodbye
+        )
 
     @property
     def state(self) -> CallState:
@@ -133,6 +143,7 @@ class CallSession:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
+            await self._bridge.aclose()
             await self._player.aclose()
             if self._utt is not None:
                 await self._utt.aclose()
@@ -146,6 +157,31 @@ class CallSession:
             await self._t.send_event({"type": "call.ended", "reason": reason})
             await self._t.close()
         return reason
+
+    async def _end_quietly(self, reason: str) -> None:
+        await self._end_call(reason, goodbye=False)
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    # --- the human agent (console/agent_audio.py) ---------------------------------------------
+    async def attach_agent(self, link: AgentLink) -> None:
+        """The agent the ACD gave this call joined with audio: bridge caller and agent."""
+        if self.state is CallState.ENDED or self._ending:
+            raise RuntimeError("the call has ended")
+        await self._bridge.attach(link)
+        await self._fsm.to(CallState.CONNECTED, f"agent {link.agent_id} joined")
+
+    async def agent_audio(self, link: AgentLink, pcm16_16k: bytes) -> None:
+        await self._bridge.from_agent(link, pcm16_16k)
+
+    async def detach_agent(self, link: AgentLink) -> None:
+        await self._bridge.detach(link)
+
+    async def agent_hang_up(self) -> None:
+        """The agent ended the call from the desk: a polite goodbye to the caller, then hang up."""
+        self._spawn(self._end_call("agent_hangup"))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -170,7 +206,7 @@ class CallSession:
         while True:
             await asyncio.sleep(0.25)
             now = time.monotonic()
-            if now - self._started >= self._cfg.max_call_s:
+            if now - self._started >= self._cfg.max_call_s and self.state is not CallState.CONNECTED:
                 await self._dispatch(CallTooLong(now - self._started))
             idle = (
                 self.state is CallState.LISTENING
@@ -191,6 +227,9 @@ class CallSession:
             return
         if self._to_16k is not None:
             pcm = float_to_pcm16(self._to_16k.push(pcm16_to_float(pcm)))
+        if self.state is CallState.CONNECTED:
+            await self._bridge.from_caller(pcm)
+            return
         self._inbuf += pcm
         while len(self._inbuf) >= FRAME_BYTES:
             frame, self._inbuf = self._inbuf[:FRAME_BYTES], self._inbuf[FRAME_BYTES:]
@@ -369,11 +408,13 @@ class CallSession:
                 "queue": decision.queue,
                 "priority": decision.priority,
                 "explanation": decision.explanation.get(lang, ""),
+                "confidence": decision.confidence,
             }
         self._s.bus.publish(HandoffRequested(call_id=self.id, reason=reason, language=self.language, **extra))
         self._s.metrics.count("handoffs_requested_total")
         await self._t.send_event({"type": "handoff.requested", "reason": reason, **extra})
         self._player.say(self._prompt_handle("handoff", lang, interruptible=False))
+        self._spawn(self._bridge.queue(decision, self._handoff, lang))
 
     # --- speaking -----------------------------------------------------------------------------
     def _prompt_handle(self, name: str, language: str, *, interruptible: bool = True) -> SpeechHandle:
@@ -404,17 +445,18 @@ class CallSession:
             self._quiet_since = time.monotonic()
             await self._fsm.to(CallState.LISTENING, f"{h.kind} played")
 
-    async def _end_call(self, reason: str) -> None:
+    async def _end_call(self, reason: str, *, goodbye: bool = True) -> None:
         if self._ending:
             return
         self._ending = True
         if self._turn_task is not None and not self._turn_task.done():
             self._turn_task.cancel()
-        await self._player.clear()
-        h = self._prompt_handle("goodbye", self.language or "zh", interruptible=False)
-        self._player.say(h)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(h.wait_for_playout(), 15)
+        if goodbye:
+            await self._player.clear()
+            h = self._prompt_handle("goodbye", self.language or "zh", interruptible=False)
+            self._player.say(h)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(h.wait_for_playout(), 15)
         await asyncio.sleep(0.3)  # let the far end play out its jitter buffer
         if not self._end_reason.done():
             self._end_reason.set_result(reason)

@@ -16,7 +16,8 @@ class CallState(enum.Enum):
     LISTENING = "listening"
     THINKING = "thinking"
     SPEAKING = "speaking"
-    HANDING_OFF = "handing_off"
+    HANDING_OFF = "handing_off"  # queued for a person (hold announcements)
+    CONNECTED = "connected"  # a person took the call: audio bridged, both sides transcribed
     ENDED = "ended"
 
 
@@ -25,7 +26,8 @@ TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     _S.LISTENING: frozenset({_S.THINKING, _S.SPEAKING, _S.HANDING_OFF, _S.ENDED}),
     _S.THINKING: frozenset({_S.LISTENING, _S.SPEAKING, _S.HANDING_OFF, _S.ENDED}),
     _S.SPEAKING: frozenset({_S.LISTENING, _S.THINKING, _S.HANDING_OFF, _S.ENDED}),
-    _S.HANDING_OFF: frozenset({_S.ENDED}),
+    _S.HANDING_OFF: frozenset({_S.CONNECTED, _S.ENDED}),
+    _S.CONNECTED: frozenset({_S.ENDED}),
     _S.ENDED: frozenset(),
 }
 

@@ -21,6 +21,7 @@ class CallRecord(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     recording_dir: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    caller_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # routing.callers hash
 
 
 class TurnRecord(Base):

@@ -4,6 +4,10 @@ const $ = (id) => document.getElementById(id);
 let ws = null, ctx = null, stream = null, node = null, analyser = null, playHead = 0, botLine = null, callerLine = null;
 // Bot audio scheduled but not played yet: a `clear` message (the caller barged in) stops all of it.
 const scheduled = new Set();
+// Received audio, counted (read by the end-to-end test): frames, frames with sound (RMS above
+// -40 dBFS), and the same since a human agent joined the call.
+const stats = { frames: 0, loud: 0, agentFrames: 0, agentLoud: 0, agentConnected: false };
+window.__softphone = stats;
 
 function setStatus(text, state) { const s = $("status"); s.textContent = text; s.dataset.state = state; }
 function showError(msg) { $("error").textContent = msg; }
@@ -34,7 +38,11 @@ function onEvent(ev) {
     clearPlayback();
   } else if (ev.type === "barge_in") {
     document.body.dataset.bargeIns = String(Number(document.body.dataset.bargeIns || 0) + 1);
+  } else if (ev.type === "agent.connected" || ev.type === "agent.disconnected") {
+    stats.agentConnected = ev.type === "agent.connected";
+    document.body.dataset.agent = stats.agentConnected ? "connected" : "disconnected";
   } else if (ev.type === "handoff.requested") {
+    document.body.dataset.handoffQueue = ev.queue || "";
     $("botstate").textContent = "正在转接人工 · Transferring to an agent";
     $("botstate").dataset.state = "handing_off";
   } else if (ev.type === "call.ended") {
@@ -65,6 +73,15 @@ function onEvent(ev) {
 
 function play(buf) {
   const pcm = new Int16Array(buf);
+  let sum = 0;
+  for (let i = 0; i < pcm.length; i++) sum += pcm[i] * pcm[i];
+  const loud = pcm.length > 0 && Math.sqrt(sum / pcm.length) > 328;
+  stats.frames++;
+  if (loud) stats.loud++;
+  if (stats.agentConnected) {
+    stats.agentFrames++;
+    if (loud) stats.agentLoud++;
+  }
   const audio = ctx.createBuffer(1, pcm.length, 16000);
   const ch = audio.getChannelData(0);
   for (let i = 0; i < pcm.length; i++) ch[i] = pcm[i] / 32768;

@@ -150,8 +150,8 @@ class FakeTransport:
         waiting = len(self._pending)
         self._pending += pcm
         start = time.monotonic() + (-(-waiting // size)) * 0.02
-        for _ in range(10_000_000):  # until the line has carried all of it
-            if not self._pending:
+        for _ in range(10_000_000):  # until the line has carried all of it (or the call ended)
+            if not self._pending or self.closed:
                 break
             await asyncio.sleep(0.01)
         return start
