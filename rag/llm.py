@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol, TypedDict
 
 from openai import APIError, AsyncOpenAI, AsyncStream
@@ -81,3 +83,74 @@ def _params(messages: list[Message]) -> list[ChatCompletionMessageParam]:
         else {"role": "user", "content": m["content"]}
         for m in messages
     ]
+
+
+class LLMTraffic:
+    """Callers first on a single LLM server. llama.cpp on 2 cores serves one request at a time and
+    cannot stop one half-way, so background work (the handoff packet's summary and drafted ticket)
+    sent while callers wait for answers would add its whole duration to their silence. Requests
+    through ``live(llm)`` are counted; requests through ``background(llm)`` wait until no live
+    request is in flight and none started in the last ``quiet_s`` seconds."""
+
+    def __init__(self, quiet_s: float = 3.0, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.quiet_s = quiet_s
+        self._clock = clock
+        self._live = 0
+        self._last = -quiet_s
+
+    def live(self, llm: ChatLLM) -> ChatLLM:
+        return _Counted(llm, self)
+
+    def background(self, llm: ChatLLM) -> ChatLLM:
+        return _Deferred(llm, self)
+
+    def _begin(self) -> None:
+        self._live += 1
+        self._last = self._clock()
+
+    def _end(self) -> None:
+        self._live -= 1
+        self._last = self._clock()
+
+    @property
+    def quiet(self) -> bool:
+        return self._live == 0 and self._clock() - self._last >= self.quiet_s
+
+    async def wait_quiet(self, poll_s: float = 0.25) -> None:
+        # polling, not an Event: "quiet" also becomes true by time passing since the last request
+        while not self.quiet:  # noqa: ASYNC110
+            await asyncio.sleep(poll_s)
+
+
+class _Counted:
+    def __init__(self, llm: ChatLLM, traffic: LLMTraffic) -> None:
+        self._llm, self._traffic = llm, traffic
+
+    async def first_token_logprobs(self, messages: list[Message]) -> dict[str, float]:
+        self._traffic._begin()
+        try:
+            return await self._llm.first_token_logprobs(messages)
+        finally:
+            self._traffic._end()
+
+    async def stream(self, messages: list[Message], *, max_tokens: int) -> AsyncIterator[str]:
+        self._traffic._begin()
+        try:
+            async for piece in self._llm.stream(messages, max_tokens=max_tokens):
+                yield piece
+        finally:
+            self._traffic._end()
+
+
+class _Deferred:
+    def __init__(self, llm: ChatLLM, traffic: LLMTraffic) -> None:
+        self._llm, self._traffic = llm, traffic
+
+    async def first_token_logprobs(self, messages: list[Message]) -> dict[str, float]:
+        await self._traffic.wait_quiet()
+        return await self._llm.first_token_logprobs(messages)
+
+    async def stream(self, messages: list[Message], *, max_tokens: int) -> AsyncIterator[str]:
+        await self._traffic.wait_quiet()
+        async for piece in self._llm.stream(messages, max_tokens=max_tokens):
+            yield piece

