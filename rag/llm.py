@@ -90,13 +90,24 @@ class LLMTraffic:
     cannot stop one half-way, so background work (the handoff packet's summary and drafted ticket)
     sent while callers wait for answers would add its whole duration to their silence. Requests
     through ``live(llm)`` are counted; requests through ``background(llm)`` wait until no live
-    request is in flight and none started in the last ``quiet_s`` seconds."""
+    request is in flight, none started in the last ``quiet_s`` seconds, and no caller is talking
+    with the bot (``hold``/``release`` around each conversation: a caller between two questions
+    is about to need the LLM, and a drafting request started then would make them wait for it)."""
 
     def __init__(self, quiet_s: float = 3.0, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.quiet_s = quiet_s
         self._clock = clock
         self._live = 0
         self._last = -quiet_s
+        self.conversations = 0
+
+    def hold(self) -> None:
+        """A caller started talking with the bot."""
+        self.conversations += 1
+
+    def release(self) -> None:
+        """That conversation ended or went to a person."""
+        self.conversations = max(0, self.conversations - 1)
 
     def live(self, llm: ChatLLM) -> ChatLLM:
         return _Counted(llm, self)
@@ -114,7 +125,7 @@ class LLMTraffic:
 
     @property
     def quiet(self) -> bool:
-        return self._live == 0 and self._clock() - self._last >= self.quiet_s
+        return self._live == 0 and self.conversations == 0 and self._clock() - self._last >= self.quiet_s
 
     async def wait_quiet(self, poll_s: float = 0.25) -> None:
         # polling, not an Event: "quiet" also becomes true by time passing since the last request

@@ -228,6 +228,7 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
         prompts=prompts,
         config=config,
         engine=answer_engine,
+        traffic=traffic,
         speech_cache=SpeechCache(
             folder=settings.data_dir / "speech_cache",
             tags={"en": paths.piper_model.name, "zh": f"{paths.kokoro_model.name}:{settings.kokoro_voice}"},

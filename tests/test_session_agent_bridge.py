@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from asr_tts.audio import float_to_pcm16
+from rag.llm import LLMTraffic
 from routing.engine import RoutingEngine
 from routing.models import CallStatus
 from skycall.events import AgentUtterance, CallerUtterance, Event, EventBus, TranscriptPartial
@@ -63,14 +64,17 @@ async def test_queued_announced_bridged_both_ways_and_hung_up_by_the_agent(tmp_p
         handoff=HandoffPolicy(config=HandoffConfig(abstain_hands_off=False)),
     )
     services.acd = acd
+    services.traffic = traffic = LLMTraffic(quiet_s=0.0)
     transport = FakeTransport()
     session = CallSession(services, transport)
     task = asyncio.create_task(session.run())
     try:
         await transport.wait_for(lambda e: e.get("type") == "speech.ended" and e["kind"] == "greeting")
+        assert traffic.conversations == 1 and not traffic.quiet  # no background LLM work while the bot talks
         await transport.play(speech())
         await transport.silence(0.1)
         _, queued = await transport.wait_for(lambda e: e.get("type") == "handoff.queued", 15)
+        assert traffic.conversations == 0 and traffic.quiet  # handed off: the packet may be drafted now
         call = acd.call(call_id=session.id)
         assert call.status is CallStatus.WAITING and call.queue_id == queued["queue"] == "general"
         _, place = await transport.wait_for(lambda e: e.get("type") == "handoff.position", 15)

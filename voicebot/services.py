@@ -19,6 +19,7 @@ from asr_tts.audio import Float32Array, float_to_pcm16, resample
 from asr_tts.tts import VoiceBank
 from rag.answer import GroundedAnswerer
 from rag.engine import AnswerEngine
+from rag.llm import LLMTraffic
 from skycall.events import EventBus
 from voicebot.answering import Answerer
 from voicebot.handoff import HandoffPolicy
@@ -186,4 +187,5 @@ class VoiceServices:
     speech_cache: SpeechCache = field(default_factory=SpeechCache)  # audio of fixed replies
     handoff: HandoffPolicy | None = None  # when to hand a call to a person; None = DTMF 0 only
     engine: AnswerEngine | None = None  # the answer engine (FAQ, grounded LLM, abstention); None = LLM path only
+    traffic: LLMTraffic | None = None  # callers first on the LLM (sessions hold it while the bot talks)
     acd: RoutingEngine | None = None  # the ACD a handed-off call is queued in; None = no agents (the bot says so)

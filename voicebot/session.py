@@ -107,6 +107,7 @@ class CallSession:
         self._ending = False
         self._end_reason: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._holding_llm = False  # this call counts as a live conversation on the LLM (LLMTraffic)
         self._bridge = AgentBridge(
             services,
             self._player,
@@ -129,6 +130,7 @@ class CallSession:
         self._s.metrics.count("calls_total")
         await self._t.send_event({"type": "call.started", "call_id": self.id})
         self._player.start()
+        self._bot_conversation(True)
         receiver = asyncio.create_task(self._receive_loop(), name=f"call-{self.id}-rx")
         watchdog = asyncio.create_task(self._watchdog(), name=f"call-{self.id}-timers")
         reason = "caller_hangup"
@@ -137,6 +139,7 @@ class CallSession:
             done, _ = await asyncio.wait({receiver, self._end_reason}, return_when=asyncio.FIRST_COMPLETED)
             reason = self._end_reason.result() if self._end_reason in done else receiver.result()
         finally:
+            self._bot_conversation(False)
             await self._fsm.to(CallState.ENDED, reason)
             for task in (receiver, watchdog, self._turn_task, *self._tasks):
                 if task is not None and not task.done():
@@ -160,6 +163,15 @@ class CallSession:
 
     async def _end_quietly(self, reason: str) -> None:
         await self._end_call(reason, goodbye=False)
+
+    def _bot_conversation(self, on: bool) -> None:
+        traffic = self._s.traffic
+        if traffic is not None and on != self._holding_llm:
+            self._holding_llm = on
+            if on:
+                traffic.hold()
+            else:
+                traffic.release()
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -410,6 +422,7 @@ class CallSession:
                 "explanation": decision.explanation.get(lang, ""),
                 "confidence": decision.confidence,
             }
+        self._bot_conversation(False)  # the bot is done with this caller: background LLM work may run
         self._s.bus.publish(HandoffRequested(call_id=self.id, reason=reason, language=self.language, **extra))
         self._s.metrics.count("handoffs_requested_total")
         await self._t.send_event({"type": "handoff.requested", "reason": reason, **extra})
