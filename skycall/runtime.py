@@ -262,8 +262,13 @@ def _start_speech_warmup(runtime: Runtime) -> None:
         if d.kind == "faq" and d.status == "published" and d.enabled
     ]
     voice = runtime.voice
+    traffic = voice.traffic
+
+    def busy() -> bool:  # callers first: the warm-up pauses while anyone talks with the bot
+        return traffic is not None and traffic.conversations > 0
+
     task = asyncio.create_task(
-        warm_speech(faq, voice.voices, voice.speech_cache, runtime.speech_warmup), name="speech-warmup"
+        warm_speech(faq, voice.voices, voice.speech_cache, runtime.speech_warmup, busy=busy), name="speech-warmup"
     )
     runtime._closers.append(task.cancel)
 

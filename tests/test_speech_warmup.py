@@ -3,6 +3,7 @@ survives a restart, and the pieces matching what a call synthesises (real Piper 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,23 @@ async def test_real_piper_audio_round_trips_through_the_disk_cache(tmp_path: Pat
     audio = SpeechCache(folder=tmp_path).get("en", sentence)
     assert audio is not None and len(audio) > piper.sample_rate // 2  # more than half a second of speech
     assert float(np.abs(audio).max()) > 0.05
+
+
+async def test_the_warm_up_pauses_while_a_caller_talks_with_the_bot(tmp_path: Path) -> None:
+    voice = CountingVoice()
+    callers = [1]
+    progress = WarmupProgress()
+    task = asyncio.create_task(
+        warm_speech(
+            FAQ,
+            VoiceBank({"en": voice, "zh": voice}),
+            SpeechCache(folder=tmp_path),
+            progress,
+            busy=lambda: callers[0] > 0,
+        )
+    )
+    await asyncio.sleep(0.8)
+    assert voice.spoken == [] and not progress.finished  # nothing synthesised beside the call
+    callers[0] = 0
+    await asyncio.wait_for(task, 5)
+    assert progress.finished and len(voice.spoken) == progress.total

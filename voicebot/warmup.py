@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from asr_tts.text import SentenceChunker
@@ -79,10 +79,16 @@ def plan(replies: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 async def warm_speech(
-    replies: Iterable[tuple[str, str]], voices: VoiceBank, cache: SpeechCache, progress: WarmupProgress
+    replies: Iterable[tuple[str, str]],
+    voices: VoiceBank,
+    cache: SpeechCache,
+    progress: WarmupProgress,
+    *,
+    busy: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Synthesise what the cache does not hold yet, one sentence at a time (a call's own synthesis
-    waits at most one sentence behind it)."""
+    """Synthesise what the cache does not hold yet, one sentence at a time, and only while
+    ``busy()`` is false (no caller talking with the bot: on 2 cores a Kokoro synthesis beside a
+    call slows that call's recognition and answer)."""
     t0 = time.monotonic()
     work = plan([*replies, *FIXED_REPLIES])
     progress.total = len(work)
@@ -90,6 +96,8 @@ async def warm_speech(
         if (language, sentence) in cache:
             progress.cached += 1
         else:
+            while busy():  # noqa: ASYNC110 — busy() is a count other tasks change, not an event
+                await asyncio.sleep(0.5)
             voice = voices.for_language(language)
             try:
                 audio = await asyncio.to_thread(voice.synthesize, sentence)
