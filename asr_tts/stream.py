@@ -60,6 +60,7 @@ class UtteranceRecognizer:
         self._inflight: asyncio.Task[Transcript] | None = None
         self._speculative: tuple[int, asyncio.Task[Transcript]] | None = None
         self._closed = False
+        self._paused = False  # the caller paused: no partials until they speak again
         self.stats = StreamStats()
         self.last_partial: Transcript | None = None
 
@@ -86,7 +87,7 @@ class UtteranceRecognizer:
             return
         self._pcm += pcm
         every = max(self._every_s, 2 * self._last_decode_s) * BYTES_PER_S
-        if self._on_partial is None or self._busy() or len(self._pcm) - self._decoded_upto < every:
+        if self._on_partial is None or self._paused or self._busy() or len(self._pcm) - self._decoded_upto < every:
             return
         self._decoded_upto = len(self._pcm)
         self._inflight = asyncio.create_task(self._decode(bytes(self._pcm)))
@@ -106,6 +107,9 @@ class UtteranceRecognizer:
         An earlier speculation that has not started yet is dropped."""
         if self._closed:
             return None
+        # a partial started now would decode the same words plus silence, and the speculative final
+        # would wait behind it: partials stop until the caller speaks again (``resume``)
+        self._paused = True
         if self._speculative is not None:
             if self._speculative[0] == len(pcm):
                 return self._speculative[1]
@@ -123,6 +127,10 @@ class UtteranceRecognizer:
         self._inflight = task
         self._decoded_upto = len(self._pcm)
         return task
+
+    def resume(self) -> None:
+        """The caller speaks again after a pause: partials continue."""
+        self._paused = False
 
     async def finish(self, pcm: bytes) -> Transcript:
         """The turn ended with audio ``pcm``: the final transcript (the speculative one if it matches)."""

@@ -121,6 +121,29 @@ async def test_speculative_final_is_the_final_when_the_turn_ends_without_more_sp
     assert len(asr.calls) == calls + 1 and other.text == asr.backchannel
 
 
+async def test_no_partial_starts_during_a_pause_so_the_speculative_final_does_not_wait_behind_one() -> None:
+    asr = FakeRecognizer(delay_s=0.05)
+    utt = UtteranceRecognizer(asr, on_partial=lambda tr: asyncio.sleep(0), partial_every_s=0.5)
+    pcm = float_to_pcm16(np.zeros(48000, np.float32))
+    speech, pause = pcm[:32000], pcm[32000:]
+    for i in range(0, len(speech), 640):
+        utt.push(speech[i : i + 640])
+    await asyncio.sleep(0.2)  # the partials of the speech are done
+    spec = utt.speculate(speech)
+    assert spec is not None
+    await spec
+    decoded = len(asr.calls)
+    for i in range(0, len(pause), 640):  # a whole second of silence after the pause began
+        utt.push(pause[i : i + 640])
+    await asyncio.sleep(0.2)
+    assert len(asr.calls) == decoded  # no partial of the silence
+    utt.resume()  # the caller speaks again: partials go on
+    utt.push(pcm[:16000])
+    await asyncio.sleep(0.2)
+    assert len(asr.calls) == decoded + 1
+    await utt.aclose()
+
+
 def _p(text: str) -> Passage:
     return Passage(text=text, doc_key=text, title=text, kind="doc", lang="en", score=1.0)
 

@@ -284,7 +284,8 @@ class CallSession:
             if self.state is CallState.LISTENING:
                 self._spawn(self._prepare_from(task))
         elif isinstance(event, SpeechResumed):
-            pass
+            if self._utt is not None:
+                self._utt.resume()
         elif isinstance(event, NoiseDiscarded):
             self._s.metrics.count("noise_bursts_total")
             if self._utt is not None:
