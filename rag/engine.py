@@ -355,11 +355,12 @@ class AnswerEngine:
         """What ``respond`` would speak for ``question`` if it takes the FAQ path, else None —
         without touching the call's state. Called on the speculative final while the caller is
         still silent (before the turn has ended): the LLM check it needs is then already running or
-        done when ``respond`` asks for it (checks are shared, see ``_faq_p_yes``)."""
+        done when ``respond`` asks for it (checks are shared, see ``_faq_p_yes``). When the FAQ
+        path is not taken, the sentences the LLM will be shown are embedded now too."""
         if screen(question).refused:
             return None
         query = standalone(question, state, self.gazetteer)
-        _, match = await self._faq_path(
+        found, match = await self._faq_path(
             query,
             question,
             language,
@@ -367,6 +368,8 @@ class AnswerEngine:
             Reply(path="faq", question=question, standalone=query, language=language),
             _no_mark,
         )
+        if match is None and found:  # the LLM path next: its sentence selection's vectors, cached now
+            await self._shown(_as_data(found)[0], query, language)
         return match.speech if match is not None else None
 
     async def _faq_accepts(self, match: FaqMatch, question: str, language: str, reply: Reply) -> bool:
