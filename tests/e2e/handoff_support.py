@@ -60,7 +60,8 @@ def add_staff(server: Server, username: str, role: str) -> None:
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0 and f"created {username}" in done.stdout, done.stdout + done.stderr
+    said = done.stdout + done.stderr  # the CLI's console writes to stderr
+    assert done.returncode == 0 and f"created {username}" in said, said
 
 
 def launch(p: Playwright, microphone: Path) -> Browser:
