@@ -3,7 +3,10 @@
 First message ``{"type":"auth","token":...}`` (``console/staff_ws.py``), second
 ``{"type":"join","call_id":...}``; only the agent the ACD gave the call to may join. Then binary
 20 ms frames of 16 kHz mono PCM16 (little-endian) both ways, as on the softphone; a text message
-``{"type":"hangup"}`` ends the call. The caller's audio goes out through a short queue: a slow
+``{"type":"hangup"}`` ends the call. A supervisor joins a call connected to an agent with
+``"mode": "listen"`` (hears caller and agent), ``"whisper"`` (also talks to the agent only) or
+``"barge"`` (talks to both), and may switch with ``{"type":"mode","mode":...}``; every monitoring
+is written to the audit log. The caller's audio goes out through a short queue: a slow
 agent connection loses the oldest frames, it never holds up the caller's side of the call.
 """
 
@@ -17,6 +20,8 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from console.audit import Actor, record
+from console.auth import Staff
 from console.staff_ws import WS_FORBIDDEN, accept_staff, close
 
 log = logging.getLogger(__name__)
@@ -83,6 +88,13 @@ async def agent_audio(ws: WebSocket) -> None:
         return
     routing = state.routing
     assigned = await asyncio.to_thread(routing.agent_for_call, call_id) if routing is not None else None
+    mode = join.get("mode")
+    if mode is not None and assigned != staff.username:
+        if staff.role not in ("supervisor", "admin"):
+            await close(ws, WS_FORBIDDEN, "only supervisors may listen to, whisper into or barge into a call")
+            return
+        await _monitor(ws, staff, session, str(call_id), str(mode))
+        return
     if assigned != staff.username:
         await close(ws, WS_FORBIDDEN, "only the agent the call was given to can join its audio")
         return
@@ -111,3 +123,54 @@ async def agent_audio(ws: WebSocket) -> None:
             log.warning("agent audio frames dropped", extra={"call_id": call_id, "frames": bad})
         await session.detach_agent(link)
         await link.aclose()
+
+
+async def _monitor(ws: WebSocket, staff: Staff, session: Any, call_id: str, mode: str) -> None:
+    link = SocketLink(ws, staff.username)
+    try:
+        session.attach_monitor(link, mode)
+    except (RuntimeError, ValueError) as exc:
+        await close(ws, WS_NO_CALL, str(exc))
+        await link.aclose()
+        return
+    await _audit(ws, staff, call_id, mode)
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("bytes")
+            if data is not None:
+                if len(data) % 2 == 0 and len(data) <= MAX_FRAME_BYTES:
+                    session.monitor_audio(link, data)
+                continue
+            try:
+                change: Any = json.loads(message.get("text") or "")
+            except ValueError:
+                continue
+            if isinstance(change, dict) and change.get("type") == "mode":
+                with contextlib.suppress(ValueError):
+                    session.attach_monitor(link, str(change.get("mode")))
+                    await _audit(ws, staff, call_id, str(change.get("mode")))
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        session.detach_monitor(link)
+        await link.aclose()
+
+
+async def _audit(ws: WebSocket, staff: Staff, call_id: str, mode: str) -> None:
+    sessions = ws.app.state.sessions
+    if sessions is None:
+        return
+    await asyncio.to_thread(
+        record,
+        sessions,
+        actor=Actor(staff.id, staff.username, staff.role),
+        action=f"call.{mode}",
+        method="WS",
+        path="/ws/agent/audio",
+        target=f"call={call_id}",
+        status=101,
+        client=ws.client.host if ws.client else "unknown",
+    )

@@ -355,12 +355,11 @@ class AnswerEngine:
         """What ``respond`` would speak for ``question`` if it takes the FAQ path, else None —
         without touching the call's state. Called on the speculative final while the caller is
         still silent (before the turn has ended): the LLM check it needs is then already running or
-        done when ``respond`` asks for it (checks are shared, see ``_faq_p_yes``). When the FAQ
-        path is not taken, the sentences the LLM will be shown are embedded now too."""
+        done when ``respond`` asks for it (checks are shared, see ``_faq_p_yes``)."""
         if screen(question).refused:
             return None
         query = standalone(question, state, self.gazetteer)
-        found, match = await self._faq_path(
+        _, match = await self._faq_path(
             query,
             question,
             language,
@@ -368,8 +367,6 @@ class AnswerEngine:
             Reply(path="faq", question=question, standalone=query, language=language),
             _no_mark,
         )
-        if match is None and found:  # the LLM path next: its sentence selection's vectors, cached now
-            await self._shown(_as_data(found)[0], query, language)
         return match.speech if match is not None else None
 
     async def _faq_accepts(self, match: FaqMatch, question: str, language: str, reply: Reply) -> bool:

@@ -107,6 +107,35 @@ async def test_queued_announced_bridged_both_ways_and_hung_up_by_the_agent(tmp_p
         assert spoken and spoken[-1].agent_id == "ag1"
         assert all(e.role in ("caller", "agent") for e in events if isinstance(e, TranscriptPartial))
 
+        # a supervisor listens (hears caller + agent), then whispers (heard by the agent only),
+        # then barges in (heard by the caller too)
+        sup = AgentEnd()
+        session.attach_monitor(sup, "listen")
+        await session.agent_audio(agent, tone(0.02))
+        await transport.play(tone(0.2))
+        assert len(sup.audio) >= 0.15 * 32000 and np.abs(np.frombuffer(bytes(sup.audio), "<i2")).max() > 5000
+        quiet = bytes(640)
+        agent.audio.clear()
+        session.attach_monitor(sup, "whisper")
+        for _ in range(10):
+            session.monitor_audio(sup, tone(0.02))
+        await transport.play(quiet * 10)
+        heard = np.frombuffer(bytes(agent.audio), "<i2")
+        assert heard.size and np.abs(heard).max() > 5000  # the caller was silent: that is the supervisor
+        before = sum(len(f) for _, f in transport.frames)
+        session.attach_monitor(sup, "barge")
+        for _ in range(10):
+            session.monitor_audio(sup, tone(0.02))
+            await session.agent_audio(agent, quiet)
+        for _ in range(100):  # after what the agent said before has played out
+            late = b"".join(f for _, f in transport.frames)[before:]
+            if late and np.abs(np.frombuffer(late, "<i2")).max() > 5000:
+                break  # the agent was silent: that is the supervisor, on the caller's line
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the barging supervisor was not heard by the caller")
+        session.detach_monitor(sup)
+
         await session.agent_hang_up()
         assert await asyncio.wait_for(task, 15) == "agent_hangup"
     finally:

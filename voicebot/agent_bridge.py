@@ -14,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Literal, Protocol
+
+import numpy as np
 
 from asr_tts.audio import float_to_pcm16, pcm16_to_float, resample
 from asr_tts.stream import UtteranceRecognizer
@@ -34,6 +37,25 @@ NO_AGENTS = {
     "en": "I'm sorry, no colleague can take your call right now. Please call again later. Goodbye.",
     "zh": "抱歉，目前没有人工客服可以接听，请稍后再拨。再见。",
 }
+
+
+MONITOR_MODES = ("listen", "whisper", "barge")
+
+
+def mix(first: bytes, *others: bytes) -> bytes:
+    """PCM16 frames summed sample by sample (clipped), as long as ``first``."""
+    if not others:
+        return first
+    out = np.frombuffer(first, dtype="<i2").astype(np.int32)
+    for other in others:
+        o = np.frombuffer(other[: len(first) - len(first) % 2], dtype="<i2")
+        out[: len(o)] += o
+    return np.clip(out, -32768, 32767).astype("<i2").tobytes()
+
+
+def _pop_each(queues: dict[AgentLink, deque[bytes]], size: int) -> list[bytes]:
+    """One waiting frame from each supervisor who has one (the mix's next 20 ms)."""
+    return [q.popleft()[:size] for q in queues.values() if q]
 
 
 class AgentLink(Protocol):
@@ -141,6 +163,12 @@ class AgentBridge:
         self._caller_side = SideTranscriber(services, call_id, "caller", next_seq)
         self._agent_side: SideTranscriber | None = None
         self.queued = False
+        # supervisors on the call: "listen" (hears both sides), "whisper" (also talks to the agent
+        # only), "barge" (talks to both); their frames wait here to be mixed in, one per frame
+        self.monitors: dict[AgentLink, str] = {}
+        self._to_agent: dict[AgentLink, deque[bytes]] = {}  # whisper and barge
+        self._to_caller: dict[AgentLink, deque[bytes]] = {}  # barge
+        self._agent_recent: deque[bytes] = deque(maxlen=10)  # agent frames for the monitors' mix
 
     # --- waiting --------------------------------------------------------------------------------
     async def queue(self, decision: HandoffDecision | None, handoff: CallHandoff | None, language: str) -> None:
@@ -233,16 +261,45 @@ class AgentBridge:
     async def from_caller(self, pcm16_16k: bytes) -> None:
         if self.agent is None:
             return
-        await self.agent.send_audio(pcm16_16k)
+        whisper = _pop_each(self._to_agent, len(pcm16_16k))
+        await self.agent.send_audio(mix(pcm16_16k, *whisper))
         await self._caller_side.push(pcm16_16k)
+        if self.monitors:  # on the caller's 20 ms clock: caller + agent (+ a barging supervisor)
+            agent = self._agent_recent.popleft() if self._agent_recent else b""
+            both = mix(pcm16_16k, agent)
+            for link in list(self.monitors):
+                await link.send_audio(both)
+
+    # --- supervisors ----------------------------------------------------------------------------
+    def add_monitor(self, link: AgentLink, mode: str) -> None:
+        if mode not in MONITOR_MODES:
+            raise ValueError(f"mode must be one of {', '.join(MONITOR_MODES)}")
+        self.monitors[link] = mode
+        self._to_agent.setdefault(link, deque(maxlen=10))
+        self._to_caller.setdefault(link, deque(maxlen=10))
+
+    def remove_monitor(self, link: AgentLink) -> None:
+        self.monitors.pop(link, None)
+        self._to_agent.pop(link, None)
+        self._to_caller.pop(link, None)
+
+    def from_monitor(self, link: AgentLink, pcm16_16k: bytes) -> None:
+        mode = self.monitors.get(link)
+        if mode in ("whisper", "barge"):
+            self._to_agent[link].append(pcm16_16k)
+        if mode == "barge":
+            self._to_caller[link].append(pcm16_16k)
 
     async def from_agent(self, link: AgentLink, pcm16_16k: bytes) -> None:
         if self.agent is not link or self._agent_voice is None:
             return
+        if self.monitors:
+            self._agent_recent.append(pcm16_16k)
+        to_caller = mix(pcm16_16k, *_pop_each(self._to_caller, len(pcm16_16k)))
         if self._rate == 16000:
-            self._agent_voice.push(pcm16_16k)
+            self._agent_voice.push(to_caller)
         else:
-            self._agent_voice.push(float_to_pcm16(resample(pcm16_to_float(pcm16_16k), 16000, self._rate)))
+            self._agent_voice.push(float_to_pcm16(resample(pcm16_to_float(to_caller), 16000, self._rate)))
         if self._agent_side is not None:
             await self._agent_side.push(pcm16_16k)
 

@@ -107,6 +107,7 @@ class CallSession:
         self._ending = False
         self._end_reason: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._pause_no = 0  # counts pauses and resumptions: a speculation is current only in its own pause
         self._holding_llm = False  # this call counts as a live conversation on the LLM (LLMTraffic)
         self._bridge = AgentBridge(
             services,
@@ -190,6 +191,18 @@ class CallSession:
 
     async def detach_agent(self, link: AgentLink) -> None:
         await self._bridge.detach(link)
+
+    def attach_monitor(self, link: AgentLink, mode: str) -> None:
+        """A supervisor joins the agent's call: listen, whisper (to the agent) or barge (to both)."""
+        if self.state is not CallState.CONNECTED:
+            raise RuntimeError("only a call connected to an agent can be monitored")
+        self._bridge.add_monitor(link, mode)
+
+    def monitor_audio(self, link: AgentLink, pcm16_16k: bytes) -> None:
+        self._bridge.from_monitor(link, pcm16_16k)
+
+    def detach_monitor(self, link: AgentLink) -> None:
+        self._bridge.remove_monitor(link)
 
     async def agent_hang_up(self) -> None:
         """The agent ended the call from the desk: a polite goodbye to the caller, then hang up."""
@@ -281,9 +294,11 @@ class CallSession:
             self._utt.push(event.pcm)
         elif isinstance(event, SpeechPaused) and self._utt is not None:
             task = self._utt.speculate(event.pcm)
+            self._pause_no += 1
             if self.state is CallState.LISTENING:
-                self._spawn(self._prepare_from(task))
+                self._spawn(self._prepare_from(task, self._pause_no))
         elif isinstance(event, SpeechResumed):
+            self._pause_no += 1  # that pause was not the end of the turn
             if self._utt is not None:
                 self._utt.resume()
         elif isinstance(event, NoiseDiscarded):
@@ -310,7 +325,7 @@ class CallSession:
         if self.state is CallState.LISTENING:
             await self._path.prepare(tr.text, tr.language)
 
-    async def _prepare_from(self, task: asyncio.Task[Transcript] | None) -> None:
+    async def _prepare_from(self, task: asyncio.Task[Transcript] | None, pause_no: int = 0) -> None:
         if task is None:
             return
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -318,7 +333,9 @@ class CallSession:
             if self.state is CallState.LISTENING and not is_noise(tr) and not is_backchannel(tr.text):
                 await self._path.prepare(tr.text, tr.language)
                 speculate = getattr(self._path, "speculate", None)
-                if speculate is not None and self.state is CallState.LISTENING:
+                # only while the caller is still silent: a caller who went on speaking makes the
+                # FAQ decision (and its LLM check) for half a question wasted work on 2 cores
+                if speculate is not None and self.state is CallState.LISTENING and pause_no == self._pause_no:
                     speech = await speculate(tr.text, tr.language)
                     if speech:
                         await ready_speech(self._s, tr.language, speech)

@@ -13,15 +13,17 @@ function isLoud(pcm) {
 
 export class CallAudio {
   /** onStatus(state, detail): "connecting" | "live" | "muted" | "closed" | "unavailable". */
-  constructor(callId, onStatus = () => {}) {
+  /** mode: undefined for the call's agent; "listen" | "whisper" | "barge" for a supervisor. */
+  constructor(callId, onStatus = () => {}, mode = undefined) {
     this.callId = callId;
+    this.mode = mode;
     this.onStatus = onStatus;
     this.ws = null;
     this.ctx = null;
     this.stream = null;
     this.node = null;
     this.playHead = 0;
-    this.muted = false;
+    this.muted = mode === "listen"; // a listening supervisor's microphone is not sent
     this.closed = false;
     this.sources = new Set();
     // frames heard and sent, and how many carried sound: read by the end-to-end test (and handy in
@@ -53,7 +55,7 @@ export class CallAudio {
     this.ws = ws;
     ws.onopen = () => {
       ws.send(JSON.stringify({ type: "auth", token: getToken() }));
-      ws.send(JSON.stringify({ type: "join", call_id: this.callId }));
+      ws.send(JSON.stringify({ type: "join", call_id: this.callId, ...(this.mode ? { mode: this.mode } : {}) }));
       this.onStatus("live");
     };
     this.node.port.onmessage = (e) => {
@@ -88,6 +90,13 @@ export class CallAudio {
     this.playHead += audio.duration;
     this.sources.add(src);
     src.onended = () => this.sources.delete(src);
+  }
+
+  /** A supervisor switches between listening, whispering to the agent and barging in. */
+  setMode(mode) {
+    this.mode = mode;
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: "mode", mode }));
+    this.muted = mode === "listen";
   }
 
   setMuted(muted) {

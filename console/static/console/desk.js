@@ -277,6 +277,26 @@ async function main() {
   socket.onopen = () => ($("live").dataset.live = "true");
   socket.onclose = () => ($("live").dataset.live = "false");
   $("watch").onclick = () => socket.send({ type: "watch", call_id: $("watch-id").value.trim() });
+  // a supervisor on a call's audio: listen (both sides), whisper (to the agent only), barge in (both)
+  let monitor = null;
+  for (const button of document.querySelectorAll("[data-monitor]")) {
+    button.onclick = () => {
+      const mode = button.dataset.monitor;
+      if (mode === "stop") {
+        if (monitor) monitor.stop();
+        monitor = null;
+        $("monitor-status").textContent = "";
+      } else if (monitor) {
+        monitor.setMode(mode);
+        $("monitor-status").textContent = mode;
+      } else {
+        monitor = new CallAudio($("watch-id").value.trim(), (state, detail) => {
+          $("monitor-status").textContent = detail ? `${state}: ${detail}` : `${mode} · ${state}`;
+        }, mode);
+        monitor.start();
+      }
+    };
+  }
   setInterval(tick, 1000);
   setInterval(() => api("/api/desk/me").then((m) => showQueues(m.queues)).catch(() => {}), 15_000); // waiting counts
   document.body.dataset.ready = "true";
