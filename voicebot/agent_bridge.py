@@ -20,6 +20,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from asr_tts.asr import Transcript
 from asr_tts.audio import float_to_pcm16, pcm16_to_float, resample
 from asr_tts.stream import UtteranceRecognizer
 from asr_tts.vad import SpeechStarted, TurnDetector, TurnEnd
@@ -107,10 +108,11 @@ class SideTranscriber:
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
 
-    async def _partial(self, tr: object) -> None:
-        text, language = getattr(tr, "text", ""), getattr(tr, "language", None)
-        if text:
-            self._s.bus.publish(TranscriptPartial(call_id=self._call_id, role=self._role, text=text, language=language))
+    async def _partial(self, tr: Transcript) -> None:
+        if tr.text:
+            self._s.bus.publish(
+                TranscriptPartial(call_id=self._call_id, role=self._role, text=tr.text, language=tr.language)
+            )
 
     async def _final(self, utt: UtteranceRecognizer, pcm: bytes) -> None:
         try:
