@@ -237,6 +237,7 @@ async def answer_item(engine: AnswerEngine, item: Item) -> dict[str, Any]:
         "confidence": reply.confidence,
         "citations": [asdict(c) for c in reply.citations[:3]],
         "marks": reply.marks,
+        "contexts": reply.contexts,
         "first_sentence_ms": round(first, 1) if first is not None else None,
         "total_ms": round(total, 1),
     }

@@ -118,6 +118,7 @@ class Reply:
     text: str = ""
     reason: str = ""  # why this path (for the console and QA)
     marks: dict[str, float] = field(default_factory=dict)  # ms since the question arrived
+    contexts: list[str] = field(default_factory=list)  # what the answer was grounded on (evals: ragas)
     _stream: AsyncIterator[str] | None = None
 
     @property
@@ -233,6 +234,7 @@ class AnswerEngine:
             reply.path, reply.reason = "faq", f"faq {match.doc_key} ({match.score:.3f})"
             reply.signals["path_faq"] = 1.0
             reply.citations = [Citation(match.doc_key, match.title, "faq", match.version, "", match.score)]
+            reply.contexts = [f"{match.title}\n{match.answer}"]
             return self._fixed_reply(reply, match.speech, state)
 
         reply.citations = [
@@ -272,6 +274,7 @@ class AnswerEngine:
         reply.signals["path_llm"] = 1.0
         reply.reason += f"answered from {len(passages)} passages"
         reply.signals["prompt_chars"] = float(sum(len(p.text) for p in shown))
+        reply.contexts = [p.text for p in shown]
         escape = p_yes is None or p_yes < self.config.sure_answerable
         messages = build_messages(query, shown, language, history=history, escape=escape)
         reply._stream = self._checked_stream(reply, messages, passages, state, mark)

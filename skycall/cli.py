@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from skycall.evals_cli import app as evals_app
 from skycall.kb_cli import app as kb_app
 from skycall.logsetup import setup_logging
 from skycall.provisioning.catalog import BundledFile, BundledModel
@@ -23,6 +24,7 @@ db_app = typer.Typer(help="Relational store maintenance.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 app.add_typer(kb_app, name="kb")
+app.add_typer(evals_app, name="evals")
 
 console = Console(stderr=True)
 

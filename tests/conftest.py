@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,3 +71,31 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def llm_url(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One bundled LLM server (llama.cpp, OpenAI-compatible) for every test of the session that
+    needs one: its base URL. The server lives on its own event loop in a thread, so sync tests,
+    CLI runs and async tests of any loop scope can all use it."""
+    from skycall.llm_server import LlamaServer
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="llm-server-loop", daemon=True)
+    thread.start()
+    server = LlamaServer(
+        gguf=model_dir / "llm" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        port=free_port(),
+        threads=2,
+        n_ctx=4096,
+        log_path=tmp_path_factory.mktemp("llm") / "llm.log",
+        startup_timeout_s=300,
+    )
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=360)
+    try:
+        yield server.base_url
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
