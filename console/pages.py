@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse
 
 router = APIRouter(tags=["console pages"])
-PAGES = ("login", "desk", "wallboard", "kb", "calls", "reports", "users")
+PAGES = ("login", "desk", "wallboard", "kb", "gaps", "calls", "reports", "users")
 ASSET = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(js|css|svg|png)$")
 _NO_CACHE = {"Cache-Control": "no-cache"}
 

@@ -21,6 +21,7 @@ from console.auth_api import router as auth_router
 from console.calls_api import router as calls_router
 from console.desk import DeskHub
 from console.desk_api import router as desk_router
+from console.gaps_api import router as gaps_router
 from console.kb_api import router as kb_router
 from console.origin import OriginGuard
 from console.pages import router as pages_router
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *, models_verified: bool = False) -> FastAPI:
     app.include_router(router)
     app.include_router(auth_router)
     app.include_router(kb_router)
+    app.include_router(gaps_router)
     app.include_router(tickets_router)
     app.include_router(desk_router)
     app.include_router(agent_audio_router)

@@ -32,6 +32,15 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+def _register_gaps() -> None:
+    from evals.gaps_cli import app as gaps_app
+
+    app.add_typer(gaps_app, name="gaps", help="Group the questions the bot could not answer; draft FAQs from them.")
+
+
+_register_gaps()
+
+
 def _fmt(value: float | None, unit: str = "") -> str:
     if value is None:
         return "n/a"

@@ -57,6 +57,8 @@ class BotUtterance(_Event):
     language: str
     citations: list[dict[str, str | float]] = []
     latency_ms: dict[str, float] = {}
+    confidence: float | None = None  # the answer engine's calibrated confidence, when it gave one
+    path: str = ""  # faq | llm | abstain | refuse | ...
 
 
 class AgentUtterance(_Event):

@@ -42,7 +42,7 @@ from skycall.routing_setup import start_routing
 from skycall.settings import Settings
 from skycall.storage import create_engine_for, migrate, session_factory
 from voicebot.calllog import CallLogWriter
-from voicebot.handoff import HandoffConfig, HandoffPolicy
+from voicebot.handoff import CALL_CONFIG, HandoffPolicy
 from voicebot.services import Prompts, SessionConfig, SpeechCache, VoiceServices
 from voicebot.warmup import WarmupProgress, warm_speech
 
@@ -233,8 +233,7 @@ async def build_runtime(settings: Settings, *, models_verified: bool = False) ->
             folder=settings.data_dir / "speech_cache",
             tags={"en": paths.piper_model.name, "zh": f"{paths.kokoro_model.name}:{settings.kokoro_voice}"},
         ),
-        # an "I don't know" offers a colleague first; a "yes" or the next failure hands off
-        handoff=HandoffPolicy(config=HandoffConfig(abstain_hands_off=False)),
+        handoff=HandoffPolicy(config=CALL_CONFIG),
     )
     runtime = Runtime(settings, engine, sessions, bus, voice, desc, kb, retriever)
     runtime._closers.extend(closers)

@@ -97,6 +97,9 @@ ROUTES: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/api/kb/search"): READERS,
     ("GET", "/api/kb/export"): READERS,
     ("POST", "/api/kb/upload"): EDITORS,
+    # knowledge gaps: what the bot could not answer (read); a group turned into a draft FAQ (write)
+    ("GET", "/api/gaps"): roles("editor", "qa", "supervisor"),
+    ("POST", "/api/gaps/draft-faq"): EDITORS,
     # tickets (who may run which action on which ticket is checked inside, see console/tickets.py)
     ("GET", "/api/tickets/templates"): DESK,
     ("GET", "/api/tickets"): DESK,

@@ -52,7 +52,7 @@ class CallLogWriter:
                         role="bot" if bot else "caller",
                         language=event.language,
                         text=event.text,
-                        confidence=None if isinstance(event, BotUtterance) else event.confidence,
+                        confidence=event.confidence,  # ASR confidence for the caller, the answer's for the bot
                         citations=event.citations if isinstance(event, BotUtterance) else [],
                         latency_ms=event.latency_ms if isinstance(event, BotUtterance) else {},
                     )

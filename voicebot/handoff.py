@@ -46,6 +46,7 @@ from voicebot.handoff_rules import (
 )
 
 __all__ = [
+    "CALL_CONFIG",
     "Action",
     "CallHandoff",
     "CallHistory",
@@ -102,6 +103,11 @@ class HandoffConfig:
         for name, count in (("max_failures", self.max_failures), ("loop_repeats", self.loop_repeats)):
             if count < 1:
                 raise ValueError(f"HandoffConfig.{name} must be ≥ 1, got {count!r}")
+
+
+# the policy of live calls (skycall/runtime.py), and so of the handoff eval: an "I don't know"
+# offers a colleague first; a "yes" or the next failure hands off
+CALL_CONFIG = HandoffConfig(abstain_hands_off=False)
 
 
 class Action(StrEnum):
@@ -353,6 +359,15 @@ class CallHandoff:
         self.caller = caller
         self.history = CallHistory()
         self.decisions: list[HandoffDecision] = []
+
+    def before_answer(self, turn: CallerTurn) -> HandoffDecision:
+        """The turn judged on the caller's words alone, before the bot answers: a handoff is
+        remembered; a "carry on" is not (the turn is judged again, with the reply, by ``after_turn``)."""
+        decision, after = self.policy.decide(turn, history=self.history, caller=self.caller)
+        if decision.action is not Action.CONTINUE:
+            self.history = after
+            self.decisions.append(decision)
+        return decision
 
     def after_turn(self, turn: CallerTurn) -> HandoffDecision:
         decision, self.history = self.policy.decide(turn, history=self.history, caller=self.caller)

@@ -410,13 +410,9 @@ class CallSession:
             return False
         turn = CallerTurn(text, language, reply=reply, categories=categories)
         if before_answer:
-            decision, after = self._handoff.policy.decide(
-                turn, history=self._handoff.history, caller=self._handoff.caller
-            )
+            decision = self._handoff.before_answer(turn)
             if decision.action is Action.CONTINUE:
                 return False
-            self._handoff.history = after
-            self._handoff.decisions.append(decision)
         else:
             decision = self._handoff.after_turn(turn)
             if self.turns:
@@ -580,7 +576,14 @@ class CallSession:
         text = res.answer.strip()
         self._s.bus.publish(
             BotUtterance(
-                call_id=self.id, seq=self._seq, text=text, language=lang, citations=res.passages, latency_ms=trace.marks
+                call_id=self.id,
+                seq=self._seq,
+                text=text,
+                language=lang,
+                citations=res.passages,
+                latency_ms=trace.marks,
+                confidence=res.reply.confidence if res.reply is not None else None,
+                path=res.path,
             )
         )
         self._s.metrics.observe_turn(trace, res.path)

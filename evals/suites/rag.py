@@ -184,15 +184,26 @@ class _E5ForRagas:
 class RagasJudge:
     """Faithfulness, answer relevancy, context precision and recall through ragas' metric collection."""
 
-    def __init__(self, base_url: str, model: str, api_key: str, embedder: Embedder, timeout_s: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str,
+        embedder: Embedder,
+        timeout_s: float,
+        names: tuple[str, ...] = RAGAS_METRICS,
+    ) -> None:
         os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
         from openai import AsyncOpenAI
         from ragas.llms.base import llm_factory
         from ragas.metrics.collections import AnswerRelevancy, ContextPrecision, ContextRecall, Faithfulness
 
         self._client = AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0)
-        llm = llm_factory(model, client=self._client, max_tokens=512, temperature=0.0)
+        # one attempt per request: a small local judge that fails to produce valid JSON rarely succeeds
+        # on a retry, and each retry costs a full generation; the failure is reported as missing
+        llm = llm_factory(model, client=self._client, max_tokens=384, temperature=0.0, max_retries=1)
         self._timeout = timeout_s
+        self.names = names
         self.metrics: dict[str, Any] = {
             "faithfulness": Faithfulness(llm=llm),
             "answer_relevancy": AnswerRelevancy(llm=llm, embeddings=_E5ForRagas.build(embedder), strictness=1),
@@ -212,6 +223,8 @@ class RagasJudge:
             calls["context_precision"] = grounded
             calls["context_recall"] = grounded
         for name in RAGAS_METRICS:
+            if name not in self.names:
+                continue  # not asked for: absent from the row, so not counted as missing either
             if name not in calls:
                 out[name] = None
                 out["errors"][name] = "no reference answer"
@@ -232,6 +245,16 @@ class RagasJudge:
 
 
 # --- the run -------------------------------------------------------------------------------------
+
+
+def _positive(params: dict[str, str], key: str, default: float) -> float:
+    try:
+        value = float(params.get(key, default))
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise SuiteInputError(f"--set {key}={params[key]!r}: expected a positive number of seconds")
+    return value
 
 
 def _ragas_count(params: dict[str, str], ci: bool) -> int | None:
@@ -276,7 +299,7 @@ async def run(opts: RunOptions) -> SuiteReport:
     notes: list[str] = [f"{len(rows)} items resumed from {journal.name}"] if rows else []
     n_judge = _ragas_count(opts.params, opts.ci)
     expected = sum(1 for i in items if i.expect == "answer")
-    # judged items are spread over the answer items: every `stride`-th, the last of each stride
+    # judged items are spread over the answer items: the first answered one of every `stride`
     stride = 1 if n_judge is None or n_judge == 0 else max(1, expected // n_judge)
     seen_answer = 0
     try:
@@ -286,8 +309,12 @@ async def run(opts: RunOptions) -> SuiteReport:
             engine = build_engine(indexed, llm, confidence=confidence)
             judge_url = opts.judge_url or url
             judge_model = opts.judge_model or settings.llm_model
+            judge_timeout = _positive(opts.params, "judge_timeout", 300.0)
+            names = tuple(n.strip() for n in opts.params.get("ragas_metrics", ",".join(RAGAS_METRICS)).split(","))
+            if not names or any(n not in RAGAS_METRICS for n in names):
+                raise SuiteInputError(f"--set ragas_metrics: a comma-separated list of {', '.join(RAGAS_METRICS)}")
             judge = (
-                RagasJudge(judge_url, judge_model, opts.judge_key or "local", embedder, timeout_s=600)
+                RagasJudge(judge_url, judge_model, opts.judge_key or "local", embedder, judge_timeout, names)
                 if n_judge != 0
                 else None
             )
@@ -318,7 +345,7 @@ async def run(opts: RunOptions) -> SuiteReport:
                         judge is not None
                         and item.expect == "answer"
                         and row["path"] in ("faq", "llm")
-                        and seen_answer % stride == 0
+                        and judged < math.ceil(seen_answer / stride)  # the first answered item of each stride
                         and (n_judge is None or judged < n_judge)
                     ):
                         opts.progress(f"answering — judging {item.id} with ragas", n, len(items))
@@ -372,7 +399,7 @@ def _metrics(rows: list[dict[str, Any]]) -> dict[str, Metric]:
     m["mrr"] = Metric(sum(mrr) / len(mrr) if mrr else None, "higher", len(mrr), "", f"retrieval MRR@{RETRIEVAL_K}")
     judged = [r for r in rows if "ragas" in r]
     for name in RAGAS_METRICS:
-        values = [r["ragas"].get(name) for r in judged]
+        values = [r["ragas"][name] for r in judged if name in r["ragas"]]  # asked for: a value or None
         m[name] = mean(values, label=f"ragas {name.replace('_', ' ')}")
     firsts = [r["first_sentence_ms"] for r in rows if r["first_sentence_ms"] is not None]
     m["first_sentence_p50_ms"] = latency(firsts, 50, label="first sentence p50")

@@ -223,6 +223,7 @@ export const PAGES = [
   { name: "desk", zh: "坐席", en: "Desk", roles: ["agent", "supervisor", "admin"] },
   { name: "wallboard", zh: "监控大屏", en: "Wallboard", roles: ["supervisor", "admin"] },
   { name: "kb", zh: "知识库", en: "Knowledge", roles: ["editor", "admin", "agent", "qa", "supervisor"] },
+  { name: "gaps", zh: "知识缺口", en: "Gaps", roles: ["editor", "qa", "supervisor", "admin"] },
   { name: "calls", zh: "通话记录", en: "Calls", roles: ["supervisor", "qa", "admin"] },
   { name: "reports", zh: "报表", en: "Reports", roles: ["supervisor", "admin"] },
   { name: "users", zh: "用户", en: "Users", roles: ["admin"] },
