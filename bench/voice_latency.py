@@ -22,23 +22,18 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import soundfile as sf
 
-from asr_tts.audio import float_to_pcm16, resample, split_frames
+from asr_tts.audio import float_to_pcm16, resample
 from asr_tts.tts import KokoroSynthesizer, PiperSynthesizer, Synthesizer
-from asr_tts.vad import SpeechStarted, TurnDetector, TurnEnd
+from evals.conversation.server import skycall_server
+from evals.conversation.speech import trim
 from skycall.provisioning.store import resolve_paths
 from skycall.settings import Settings
 from voicebot.transports.ws_phone import ScriptedCaller
@@ -68,20 +63,6 @@ SERVER_STAGES = [
 CLIENT_STAGES = ["heard_ack", "heard_answer"]
 
 
-def trim(pcm: bytes) -> bytes:
-    """The clip from its first to its last speech frame (the session's own detector decides)."""
-    det = TurnDetector(silence_ms=1000, max_turn_s=120)
-    frames = split_frames(pcm, 16000)
-    start, end = 0, len(frames)
-    for i, f in enumerate([*frames, *split_frames(b"\x00" * 64000, 16000)]):
-        for e in det.process(f, i * 0.02):
-            if isinstance(e, SpeechStarted) and start == 0:
-                start = max(0, round(e.at_s / 0.02) - 5)
-            if isinstance(e, TurnEnd):
-                end = round(e.ended_at_s / 0.02) + 1
-    return b"".join(frames[start:end])
-
-
 def load_inputs(settings: Settings) -> list[tuple[str, str, bytes]]:
     items: list[tuple[str, str, bytes]] = []
     for line in (SHARED_ASR / "manifest.jsonl").read_text().splitlines():
@@ -107,60 +88,6 @@ def load_inputs(settings: Settings) -> list[tuple[str, str, bytes]]:
         v = voices[lang]
         items.append(("synthesised", q, trim(float_to_pcm16(resample(v.synthesize(q), v.sample_rate, 16000)))))
     return items
-
-
-def start_server(settings: Settings, root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-
-    def free() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
-
-    port = free()
-    env = {
-        **os.environ,
-        "SKYCALL_ENVIRONMENT": "test",
-        "SKYCALL_SECRET_KEY": secrets.token_urlsafe(48),
-        "SKYCALL_DATA_DIR": str(root / "data"),
-        "SKYCALL_MODEL_DIR": str(settings.model_dir),
-        "SKYCALL_PORT": str(port),
-        "SKYCALL_LLM_PORT": str(free()),
-        "SKYCALL_CALL_TOKEN_RATE": "1000/minute",
-    }
-    # the fixed replies' audio survives between runs, as a real server's data folder does
-    cache = Path.home() / ".cache" / "skycall" / "bench-speech-cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    (root / "data" / "speech_cache").symlink_to(cache, target_is_directory=True)
-    log = (root / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from skycall.cli import main; main()", "serve"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited; see {root / 'server.log'}")
-        try:
-            health = httpx.get(f"{base}/health", timeout=2)
-            warm = (health.json().get("speech_warmup") or {}) if health.status_code == 200 else {}
-            if health.status_code == 200 and (not warm or warm.get("finished")):
-                if warm:
-                    print(f"fixed replies pre-synthesised: {warm['total']} sentences in {warm['seconds']} s")
-                return proc, base
-            if warm:
-                print(f"waiting for the speech warm-up: {warm.get('done')}/{warm.get('total')}", flush=True)
-                time.sleep(4)
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    proc.kill()
-    raise SystemExit("server did not start")
 
 
 async def one_turn(caller: ScriptedCaller, pcm: bytes) -> dict[str, Any] | None:
@@ -241,6 +168,26 @@ async def run(base: str, items: list[tuple[str, str, bytes]], rounds: int, out: 
         await asyncio.to_thread(out.write_text, json.dumps(rows, ensure_ascii=False, indent=1))
 
 
+async def serve_and_run(
+    settings: Settings, url: str | None, items: list[tuple[str, str, bytes]], rounds: int, out: Path | None
+) -> None:
+    if url is not None:
+        await run(url, items, rounds, out)
+        return
+
+    def status(description: str, done: int, total: int) -> None:
+        print(f"waiting for the {description}: {done}/{total}", flush=True)
+
+    root = Path(tempfile.mkdtemp(prefix="skycall-voice-bench-"))
+    # the fixed replies' audio survives between runs, as a real server's data folder does
+    cache = Path.home() / ".cache" / "skycall" / "bench-speech-cache"
+    async with skycall_server(settings, root, speech_cache=cache, on_status=status) as server:
+        warm = server.health.get("speech_warmup") or {}
+        if warm:
+            print(f"fixed replies pre-synthesised: {warm['total']} sentences in {warm['seconds']} s")
+        await run(server.base_url, items, rounds, out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default=None, help="a running skycall server; default: start one here")
@@ -253,20 +200,10 @@ def main() -> None:
     if args.per_source:
         items = [i for src in ("recorded", "synthesised") for i in [x for x in items if x[0] == src][: args.per_source]]
     print(f"{len(items)} inputs; load before: {os.getloadavg()}")
-    proc = None
-    base = args.url
-    if base is None:
-        proc, base = start_server(settings, Path(tempfile.mkdtemp(prefix="skycall-voice-bench-")))
     try:
-        asyncio.run(run(base, items, args.rounds, args.json))
+        asyncio.run(serve_and_run(settings, args.url, items, args.rounds, args.json))
     finally:
         print(f"load after: {os.getloadavg()}")
-        if proc is not None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":
