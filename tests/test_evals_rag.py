@@ -145,7 +145,7 @@ def test_ci_subset_with_the_real_engine_and_ragas(tmp_path: Path, llm_url: str) 
     assert len(report.items) == 8
     by_id = {i["id"]: i for i in report.items}
     assert by_id["rt-en-001"]["path"] in ("refuse", "abstain")
-    assert by_id["ans-en-001"]["path"] == "faq" and by_id["ans-en-001"]["ok"]
+    assert by_id["ans-en-001"]["path"] in ("faq", "llm") and by_id["ans-en-001"]["ok"]  # a paraphrase: either path
     assert report.metrics["recall_at_5"].n == 4
     judged = [i for i in report.items if i["answer_relevancy"] is not None or i["judge_errors"]]
     assert len(judged) == 1, "the ragas judge was to score one item"
