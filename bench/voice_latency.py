@@ -36,6 +36,7 @@ from evals.conversation.server import skycall_server
 from evals.conversation.speech import trim
 from skycall.provisioning.store import resolve_paths
 from skycall.settings import Settings
+from voicebot.metrics import STAGES
 from voicebot.transports.ws_phone import ScriptedCaller
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,16 +51,7 @@ QUESTIONS = [
     ("zh", "经济舱可以托运多少公斤行李？"),
     ("zh", "行李丢了应该去哪里找？"),
 ]
-SERVER_STAGES = [
-    "turn_detected",
-    "asr_final",
-    "retrieval_done",
-    "llm_first_token",
-    "first_sentence",
-    "first_tts_audio",
-    "ack_frame_sent",
-    "first_frame_sent",
-]
+SERVER_STAGES = list(STAGES)  # the server's own trace stages
 CLIENT_STAGES = ["heard_ack", "heard_answer"]
 
 

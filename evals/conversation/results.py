@@ -11,17 +11,9 @@ from evals.conversation.caller import CallObservation
 from evals.conversation.checks import KINDS, abstained, check_call, check_turn
 from evals.conversation.scenarios import Scenario
 from evals.report import Chart, Metric, SuiteReport, latency, ratio
+from voicebot.metrics import STAGES
 
-SERVER_STAGES = (
-    "turn_detected",
-    "asr_final",
-    "retrieval_done",
-    "llm_first_token",
-    "first_sentence",
-    "first_tts_audio",
-    "ack_frame_sent",
-    "first_frame_sent",
-)
+SERVER_STAGES = STAGES  # the server's own trace stages
 COLUMNS = [
     "scenario",
     "turn",
