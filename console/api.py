@@ -3,7 +3,6 @@ rate-limited). Everything else added later requires an authenticated user with a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from importlib.resources import files
@@ -17,7 +16,7 @@ from starlette.websockets import WebSocketState
 from console.auth import Staff, require
 from console.security import CallTokenError, CallTokens, RateLimit
 from voicebot.services import VoiceServices
-from voicebot.session import CallSession
+from voicebot.telephony import CallHost, CallRefused
 from voicebot.transports.browser import BrowserTransport
 
 log = logging.getLogger(__name__)
@@ -33,6 +32,7 @@ class Health(BaseModel):
     calls_active: int
     llm: str
     speech_warmup: dict[str, float | int | bool] | None = None  # fixed replies synthesised ahead (voicebot/warmup.py)
+    transports: dict[str, dict[str, Any]] = {}  # per transport: listening, healthy, call and frame counters
 
 
 class CallTokenOut(BaseModel):
@@ -57,6 +57,7 @@ async def health(state: StateDep) -> Health:
         calls_active=len(state.active_calls),
         llm=state.llm_description,
         speech_warmup=runtime.speech_warmup.as_dict() if runtime is not None else None,
+        transports={name: t.as_dict() for name, t in state.calls.transports.items()},
     )
 
 
@@ -67,6 +68,7 @@ async def metrics(state: StateDep, _staff: Annotated[Staff, Depends(require("sup
     services: VoiceServices | None = state.voice_services
     body = services.metrics.render() if services is not None else ""
     body += f"# TYPE skycall_calls_active gauge\nskycall_calls_active {len(state.active_calls)}\n"
+    body += state.calls.render_metrics()
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
 
@@ -94,38 +96,39 @@ async def call_token(request: Request, state: StateDep) -> CallTokenOut | JSONRe
     return CallTokenOut(token=token, call_id=call_id, expires_in=ttl, websocket=f"/ws/call?token={token}")
 
 
-@router.websocket("/ws/call")
-async def call_socket(ws: WebSocket) -> None:
-    state = ws.app.state
-    token = ws.query_params.get("token", "")
-    try:
-        call_id = state.call_tokens.check(token)
-    except CallTokenError as exc:
-        await ws.close(code=WS_BAD_TOKEN, reason=str(exc))
-        return
+def claim_call_token(state: Any, token: str) -> str:
+    """The call id of a valid, unused call token, which is marked used; ``CallTokenError`` otherwise."""
+    call_id: str = state.call_tokens.check(token)
     used: dict[str, float] = state.used_call_ids
     now = time.time()
     for old in [c for c, exp in used.items() if exp < now]:
         del used[old]  # expired tokens are refused anyway
     if call_id in state.active_calls or call_id in used:
-        await ws.close(code=WS_BAD_TOKEN, reason="this call token was already used; request a new one")
+        raise CallTokenError("this call token was already used; request a new one")
+    used[call_id] = now + state.settings.call_token_ttl_s
+    return call_id
+
+
+@router.websocket("/ws/call")
+async def call_socket(ws: WebSocket) -> None:
+    state = ws.app.state
+    try:
+        call_id = claim_call_token(state, ws.query_params.get("token", ""))
+    except CallTokenError as exc:
+        await ws.close(code=WS_BAD_TOKEN, reason=str(exc))
         return
-    services: VoiceServices | None = state.voice_services
-    if services is None:
-        await ws.close(code=WS_TRY_AGAIN, reason="the voice service is still starting; try again in a moment")
+    host: CallHost = state.calls
+    try:
+        host.check_ready(call_id)
+    except CallRefused as exc:
+        host.refuse("browser", str(exc))
+        await ws.close(code=WS_TRY_AGAIN, reason=str(exc))
         return
     await ws.accept()
-    used[call_id] = now + state.settings.call_token_ttl_s
-    session = CallSession(services, BrowserTransport(ws), call_id=call_id)
-    state.active_calls[call_id] = session
     try:
-        reason = await session.run()
-        log.info("call ended", extra={"call_id": call_id, "reason": reason})
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("call failed", extra={"call_id": call_id})
+        await host.run_call(BrowserTransport(ws), call_id=call_id)
+    except CallRefused as exc:  # the same id arrived twice at once
+        await ws.close(code=WS_BAD_TOKEN, reason=str(exc))
     finally:
-        state.active_calls.pop(call_id, None)
         if ws.application_state == WebSocketState.CONNECTED:
             await ws.close()

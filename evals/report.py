@@ -129,6 +129,9 @@ class Gate(BaseModel):
     min: float | None = None
     max: float | None = None
     tolerance: float | None = Field(default=None, ge=0)
+    # the gate holds only for a metric computed over at least this many items (a calibration error
+    # over four items is noise); below it the run says the metric was not gated, and why
+    min_n: int | None = Field(default=None, ge=1)
 
 
 class Thresholds(BaseModel):
@@ -174,6 +177,16 @@ class Violation:
     message: str
 
 
+def ungated(report: SuiteReport, thresholds: Thresholds) -> list[str]:
+    """Gates this run was too small for (``min_n``), in words."""
+    out = []
+    for name, gate in thresholds.suites.get(report.suite, {}).items():
+        metric = report.metrics.get(name)
+        if gate.min_n is not None and metric is not None and metric.n < gate.min_n:
+            out.append(f"{name}: measured over {metric.n} items, gated from {gate.min_n}; not gated in this run")
+    return out
+
+
 def check(report: SuiteReport, thresholds: Thresholds) -> list[Violation]:
     """Absolute gates: every metric named in the thresholds for this suite must be present and in bounds."""
     out = []
@@ -182,6 +195,8 @@ def check(report: SuiteReport, thresholds: Thresholds) -> list[Violation]:
         bounds = " ".join(f"{k} {v}" for k, v in (("min", gate.min), ("max", gate.max)) if v is not None)
         if not bounds:
             continue
+        if gate.min_n is not None and metric is not None and metric.n < gate.min_n:
+            continue  # too few items for this gate (ungated() says so)
         if metric is None or metric.value is None or math.isnan(metric.value):
             out.append(Violation(name, None, bounds, f"{name}: not measured (a gated metric must be measured)"))
             continue

@@ -35,6 +35,7 @@ from skycall import __version__
 from skycall.runtime import build_runtime
 from skycall.settings import Settings
 from skycall.storage.base import utcnow
+from voicebot.telephony import CallHost
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, models_verified: bool = False) -> FastAPI:
     app.state.call_tokens = CallTokens(settings.signing_key(), settings.call_token_ttl_s)
     app.state.call_token_limit = RateLimit(settings.call_token_rate)
     app.state.active_calls = {}
+    app.state.calls = CallHost(app.state)  # voicebot/telephony.py: runs calls from every transport
     app.state.used_call_ids = {}
     app.state.voice_services = None
     app.state.llm_description = "starting"

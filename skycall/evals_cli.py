@@ -24,6 +24,7 @@ from evals.report import (
     load_report,
     regressions,
     save_report,
+    ungated,
 )
 
 app = typer.Typer(
@@ -195,6 +196,8 @@ def run(
     Console().print(_metrics_table(report))
     console.print(f"report: {json_path} and {html_path}")
     failed = False
+    for note in ungated(report, gates):
+        console.print(f"[yellow]{note}[/yellow]")
     for v in check(report, gates):
         console.print(f"[red]gate failed: {v.message}[/red]")
         failed = True

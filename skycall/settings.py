@@ -267,6 +267,77 @@ class Settings(BaseSettings):
         2.0, ge=0.5, le=60, description="Seconds between two wallboard snapshots pushed on `WS /ws/wallboard`."
     )
 
+    # --- telephony transports (voicebot/transports/, docs/telephony.md) ---------------------------
+    sip_enabled: bool = Field(False, description="Answer SIP calls (UDP) with RTP audio (G.711 µ-law/A-law).")
+    sip_host: str = Field(
+        "127.0.0.1",
+        description="Address the SIP listener binds to and advertises in SDP (use the address your PBX or trunk "
+        "reaches; `0.0.0.0` is not advertisable).",
+    )
+    sip_port: int = Field(5060, ge=1, le=65535, description="UDP port of the SIP listener.")
+    sip_codecs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["PCMU", "PCMA"],
+        description="Audio codecs offered, in order of preference (comma-separated; `PCMU`, `PCMA`).",
+    )
+    rtp_port_min: int = Field(30000, ge=1024, le=65534, description="Lowest UDP port used for RTP media.")
+    rtp_port_max: int = Field(30999, ge=1025, le=65535, description="Highest UDP port used for RTP media.")
+    sip_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8"],
+        description="Networks (CIDR, comma-separated) allowed to send INVITEs; others get 403. List your trunk's "
+        "or PBX's addresses.",
+    )
+    sip_transfer_uri: str | None = Field(
+        None,
+        description="When set, a call the bot hands off is transferred there by SIP REFER (e.g. "
+        "`sip:agents@pbx.example`); `{queue}` in it is replaced by the ACD queue the policy chose. When unset the "
+        "call stays on skycall and is bridged to an agent's browser through the ACD.",
+    )
+    twilio_enabled: bool = Field(
+        True, description="Accept Twilio-style media streams on `WS /ws/media-stream` (a call token is required)."
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        None,
+        description="The provider's auth token: when set, `POST /api/twilio/voice` (the call webhook that returns "
+        "the stream instructions) checks the `X-Twilio-Signature` header with it.",
+    )
+    audiosocket_enabled: bool = Field(False, description="Accept Asterisk AudioSocket connections (TCP).")
+    audiosocket_host: str = Field("127.0.0.1", description="Address the AudioSocket listener binds to.")
+    audiosocket_port: int = Field(9092, ge=1, le=65535, description="TCP port of the AudioSocket listener.")
+    audiosocket_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.0/8"],
+        description="Networks (CIDR, comma-separated) Asterisk servers connect from; other connections are closed.",
+    )
+    audiosocket_kinds: str = Field(
+        "16=8000",
+        description="Audio frame kinds and their sample rates, e.g. `16=8000,17=16000` (kind numbers in decimal; "
+        "Asterisk's documented kinds are 0x10 = 8 kHz and higher rates from 0x11). The bot answers in the kind "
+        "the caller's audio arrives in.",
+    )
+    audiosocket_handback: Literal["acd", "dialplan"] = Field(
+        "acd",
+        description="`dialplan`: a handoff ends the AudioSocket with a hang-up frame so the dialplan continues "
+        "(to `Queue()`), after setting `BOT_ACTION=queue`, `BOT_QUEUE` and `BOT_REASON` on the channel over "
+        "AMI; `acd`: the call stays on skycall and is bridged to an agent's browser.",
+    )
+    ami_host: str | None = Field(None, description="Asterisk manager (AMI) host; unset = no AMI connection.")
+    ami_port: int = Field(5038, ge=1, le=65535, description="Asterisk manager (AMI) port.")
+    ami_username: str | None = Field(None, description="AMI user name.")
+    ami_secret: SecretStr | None = Field(None, description="AMI secret (required when `ami_host` is set).")
+    transport_stall_s: float = Field(
+        5.0,
+        gt=0.5,
+        le=60,
+        description="A telephony call that carries no inbound audio for this long is treated as a dead (half-open) "
+        "connection and closed.",
+    )
+
+    @field_validator("sip_codecs", "sip_allow", "audiosocket_allow", mode="before")
+    @classmethod
+    def _list_from_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @model_validator(mode="after")
     def _secrets_required_outside_development(self) -> Settings:
         if self.environment == "development":
@@ -278,6 +349,8 @@ class Settings(BaseSettings):
                 "SKYCALL_SECRET_KEY must be set to a random value of at least 32 characters "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
             )
+        if self.ami_host and not (self.ami_secret and self.ami_secret.get_secret_value()):
+            problems.append("SKYCALL_AMI_SECRET must be set when SKYCALL_AMI_HOST is set")
         if self.llm_base_url and not self.llm_api_key:
             problems.append("SKYCALL_LLM_API_KEY must be set when SKYCALL_LLM_BASE_URL is set")
         if problems:

@@ -101,7 +101,8 @@ def test_corrupt_audio_is_a_readable_error(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_run_asr_ci_through_the_cli(tmp_path: Path, env: Path) -> None:
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["evals", "run", "asr", "--ci", "--out", str(out), "--thresholds", str(env)])
+    # the project's own gates (evals/thresholds.yaml): CI fails when recognition gets worse than them
+    result = CliRunner().invoke(app, ["evals", "run", "asr", "--ci", "--out", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads((out / "asr.json").read_text(encoding="utf-8"))
     assert (out / "asr.html").stat().st_size > 5000

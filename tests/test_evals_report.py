@@ -288,3 +288,14 @@ def test_cli_compare_exit_codes(tmp_path: Path) -> None:
     absent = runner.invoke(app, ["evals", "compare", str(base), str(tmp_path / "gone.json"), "--thresholds", str(th)])
     assert absent.exit_code == 2, absent.output
     assert "no such report file" in " ".join(absent.output.split())
+
+
+def test_a_gate_with_min_n_holds_only_over_enough_items() -> None:
+    from evals.report import ungated
+
+    gates = Thresholds.model_validate({"suites": {"s": {"ece": {"max": 0.3, "min_n": 20}}}})
+    small = SuiteReport("s", "S", {}, metrics={"ece": Metric(0.5, better="lower", n=4)})
+    assert check(small, gates) == []
+    assert ungated(small, gates) == ["ece: measured over 4 items, gated from 20; not gated in this run"]
+    big = SuiteReport("s", "S", {}, metrics={"ece": Metric(0.5, better="lower", n=25)})
+    assert [v.metric for v in check(big, gates)] == ["ece"] and ungated(big, gates) == []

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asr_tts.asr import Transcript
@@ -51,7 +52,7 @@ from voicebot.states import (
     is_backchannel,
     is_goodbye,
 )
-from voicebot.transports.base import Dtmf, Hangup, Transport
+from voicebot.transports.base import Dtmf, HandOver, Hangup, Transport
 from voicebot.turn import AnswerTurn, is_noise
 from voicebot.warmup import ready_speech
 
@@ -440,8 +441,42 @@ class CallSession:
         self._s.bus.publish(HandoffRequested(call_id=self.id, reason=reason, language=self.language, **extra))
         self._s.metrics.count("handoffs_requested_total")
         await self._t.send_event({"type": "handoff.requested", "reason": reason, **extra})
-        self._player.say(self._prompt_handle("handoff", lang, interruptible=False))
-        self._spawn(self._bridge.queue(decision, self._handoff, lang))
+        prompt = self._player.say(self._prompt_handle("handoff", lang, interruptible=False))
+        hand_over = getattr(self._t, "hand_over", None)
+        if hand_over is None:
+            self._spawn(self._bridge.queue(decision, self._handoff, lang))
+            return
+        target = HandOver(
+            call_id=self.id,
+            queue=decision.queue if decision is not None else None,
+            reasons=tuple(r.value for r in decision.reasons) if decision is not None else (reason,),
+            language=lang,
+            priority=decision.priority if decision is not None else None,
+        )
+        self._spawn(self._hand_over(hand_over, target, prompt, decision, lang))
+
+    async def _hand_over(
+        self,
+        hand_over: Callable[[HandOver], Awaitable[bool]],
+        target: HandOver,
+        prompt: SpeechHandle,
+        decision: HandoffDecision | None,
+        lang: str,
+    ) -> None:
+        """The transport moves the call out (REFER, dialplan) once the prompt has played; the ACD otherwise."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(prompt.wait_for_playout(), 15)
+        try:
+            moved = await hand_over(target)
+        except Exception:
+            log.exception("hand-over failed; queuing in the ACD", extra={"call_id": self.id})
+            moved = False
+        if moved:
+            self._s.metrics.count("handoffs_transferred_total")
+            await self._t.send_event({"type": "handoff.transferred", "queue": target.queue})
+            await self._end_call("transferred", goodbye=False)
+            return
+        await self._bridge.queue(decision, self._handoff, lang)
 
     # --- speaking -----------------------------------------------------------------------------
     def _prompt_handle(self, name: str, language: str, *, interruptible: bool = True) -> SpeechHandle:

@@ -21,6 +21,17 @@ class Dtmf:
 Inbound = bytes | Hangup | Dtmf  # bytes = 16-bit mono PCM at ``sample_rate``
 
 
+@dataclass(frozen=True)
+class HandOver:
+    """What a transport needs to move a handed-off call out of skycall (SIP REFER, Asterisk dialplan)."""
+
+    call_id: str
+    queue: str | None  # the ACD queue the handoff policy chose
+    reasons: tuple[str, ...]
+    language: str
+    priority: int | None = None
+
+
 class Transport(Protocol):
     name: str
     sample_rate: int  # rate of PCM in both directions
@@ -43,3 +54,14 @@ class Transport(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class HandsOver(Protocol):
+    """A transport that can hand a call to the network it came from instead of the ACD bridge.
+
+    The session calls ``hand_over`` after the "transferring you" prompt has played. ``True``: the call
+    has left skycall (the session ends with reason ``transferred``); ``False``: not configured or it
+    failed, and the call is queued in skycall's ACD and bridged to an agent's browser as usual.
+    """
+
+    async def hand_over(self, target: HandOver) -> bool: ...
