@@ -193,7 +193,16 @@ async def llm_url(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.mark.timeout(1800)
 async def test_the_ci_subset_through_the_cli(llm_url: str, tmp_path: Path, env: Path) -> None:
     out = tmp_path / "out"
-    args = ["evals", "run", "handoff", "--ci", "--llm-url", llm_url, "--out", str(out), "--thresholds", str(env)]
+    args = [
+        "evals",
+        "run",
+        "handoff",
+        "--ci",
+        "--llm-url",
+        llm_url,
+        "--out",
+        str(out),
+    ]  # gated by evals/thresholds.yaml
     proc = await asyncio.create_subprocess_exec(
         str(SKYCALL), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
